@@ -1,0 +1,2 @@
+//! Callgrind bench (gungraun): PLACEHOLDER until its issue lands.
+fn main() {}

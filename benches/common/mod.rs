@@ -1,0 +1,242 @@
+//! What every bench shares: the global allocator chosen at start, allocation
+//! counts per operation (as `go test -benchmem` reports them), and the result
+//! files the book generator reads.
+//!
+//! # Conventions (every bench follows them)
+//! - The bench binary declares
+//!   `#[global_allocator] static A: common::BenchAlloc = common::BenchAlloc::new();`
+//!   and the allocator under it is chosen by `COOKBOOK_ALLOC`
+//!   (`system` (default), `goalloc`, `mimalloc`, `jemalloc`), read once, before
+//!   the first allocation, with `getenv` (which does not allocate).
+//! - Criterion benches go through [`Group::case`]: it records allocs/op and
+//!   bytes/op for the case in `target/cookbook/allocs/<bench>.jsonl`, prints
+//!   them, then times the case. The criterion group id is `"<group> [<allocator>]"`,
+//!   so runs under different allocators do not overwrite each other.
+//! - In every group the first case is the baseline (the naive code the
+//!   pattern replaces); the book shows every other case as a ratio to it.
+//! - Callgrind benches (gungraun) use the same `BenchAlloc` and pass
+//!   `COOKBOOK_ALLOC` through to the benchmark process; the book command sets
+//!   `GUNGRAUN_HOME=target/cookbook/gungraun/<allocator>` per allocator.
+#![allow(dead_code)] // each bench binary uses a different part of this module
+
+use alloc_cookbook::counting::{count, count_all_threads, AllocCounts, CountingAlloc};
+use alloc_cookbook::GoAlloc;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt::Display;
+use std::hint::black_box;
+use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::time::Duration;
+
+/// The allocators a bench can run under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    System,
+    GoAlloc,
+    Mimalloc,
+    Jemalloc,
+}
+
+impl Which {
+    pub const ALL: [Which; 4] = [Which::System, Which::GoAlloc, Which::Mimalloc, Which::Jemalloc];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::System => "system",
+            Which::GoAlloc => "goalloc",
+            Which::Mimalloc => "mimalloc",
+            Which::Jemalloc => "jemalloc",
+        }
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Which> {
+        Which::ALL.into_iter().find(|w| w.name().as_bytes() == bytes)
+    }
+}
+
+static GO: GoAlloc = GoAlloc::new();
+static CHOICE: AtomicU8 = AtomicU8::new(u8::MAX);
+
+/// `COOKBOOK_ALLOC` without allocating: `Err` holds the bad value's bytes length
+/// so that `main` can report it; the allocator itself falls back to the system one.
+fn read_choice() -> Result<Which, ()> {
+    // SAFETY: getenv reads the process environment; the name is a valid C string.
+    let p = unsafe { libc::getenv(c"COOKBOOK_ALLOC".as_ptr()) };
+    if p.is_null() {
+        return Ok(Which::System);
+    }
+    // SAFETY: getenv returned a non-null pointer to a NUL-terminated string.
+    let bytes = unsafe { std::ffi::CStr::from_ptr(p) }.to_bytes();
+    if bytes.is_empty() {
+        return Ok(Which::System);
+    }
+    Which::parse(bytes).ok_or(())
+}
+
+#[inline]
+pub fn which() -> Which {
+    match CHOICE.load(Relaxed) {
+        0 => Which::System,
+        1 => Which::GoAlloc,
+        2 => Which::Mimalloc,
+        3 => Which::Jemalloc,
+        _ => {
+            let w = read_choice().unwrap_or(Which::System);
+            CHOICE.store(w as u8, Relaxed);
+            w
+        }
+    }
+}
+
+/// Checks `COOKBOOK_ALLOC` and exits with code 2 naming the bad value.
+/// Call it first thing in a bench's `main`.
+pub fn check_allocator_env() {
+    if read_choice().is_err() {
+        let v = std::env::var("COOKBOOK_ALLOC").unwrap_or_default();
+        eprintln!("error: COOKBOOK_ALLOC={v:?} is not one of system, goalloc, mimalloc, jemalloc");
+        std::process::exit(2);
+    }
+    eprintln!("allocator under this bench: {}", which().name());
+}
+
+/// The allocator chosen by `COOKBOOK_ALLOC`.
+pub struct Selected;
+
+macro_rules! dispatch {
+    ($method:ident ( $($arg:expr),* )) => {
+        match which() {
+            Which::System => System.$method($($arg),*),
+            Which::GoAlloc => GO.$method($($arg),*),
+            Which::Mimalloc => mimalloc::MiMalloc.$method($($arg),*),
+            Which::Jemalloc => tikv_jemallocator::Jemalloc.$method($($arg),*),
+        }
+    };
+}
+
+// SAFETY: each call goes, unchanged, to one allocator that upholds the contract;
+// the choice is made once and never changes, so a pointer is always freed by
+// the allocator that made it.
+unsafe impl GlobalAlloc for Selected {
+    #[inline]
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: caller's contract passed through.
+        unsafe { dispatch!(alloc(l)) }
+    }
+    #[inline]
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        // SAFETY: caller's contract passed through.
+        unsafe { dispatch!(alloc_zeroed(l)) }
+    }
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: caller's contract passed through.
+        unsafe { dispatch!(dealloc(p, l)) }
+    }
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        // SAFETY: caller's contract passed through.
+        unsafe { dispatch!(realloc(p, l, n)) }
+    }
+}
+
+/// The global allocator of every bench: counting around the selected one.
+pub type BenchAlloc = CountingAlloc<Selected>;
+
+/// `#[global_allocator] static A: BenchAlloc = common::bench_alloc();`
+pub const fn bench_alloc() -> BenchAlloc {
+    CountingAlloc::new(Selected)
+}
+
+/// Where results go: `$COOKBOOK_RESULTS`, else `<workspace>/target/cookbook`.
+pub fn results_dir() -> std::path::PathBuf {
+    match std::env::var_os("COOKBOOK_RESULTS") {
+        Some(d) => d.into(),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/cookbook"),
+    }
+}
+
+/// Short defaults so `cargo bench --bench NAME` stays around a minute or two;
+/// command-line flags (`--quick`, `--measurement-time`, ...) still override them.
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(30)
+        .configure_from_args()
+}
+
+/// A criterion group that also records allocation counts.
+pub struct Group<'a> {
+    bench: &'static str,
+    name: String,
+    inner: BenchmarkGroup<'a, criterion::measurement::WallTime>,
+}
+
+/// Opens a group named `name` in the bench file `bench` (e.g. `"pooling"`).
+pub fn group<'a>(c: &'a mut Criterion, bench: &'static str, name: &str) -> Group<'a> {
+    let inner = c.benchmark_group(format!("{name} [{}]", which().name()));
+    Group { bench, name: name.to_string(), inner }
+}
+
+impl<'a> Group<'a> {
+    /// The underlying criterion group, for settings such as `sample_size`.
+    pub fn criterion(&mut self) -> &mut BenchmarkGroup<'a, criterion::measurement::WallTime> {
+        &mut self.inner
+    }
+
+    /// Measures one case: allocations and bytes per call of `f` on this thread
+    /// (after one warm-up call, over 3 calls), then its time.
+    pub fn case<O>(&mut self, variant: &str, param: impl Display, mut f: impl FnMut() -> O) {
+        black_box(f());
+        let (_, counts) = count(|| {
+            for _ in 0..3 {
+                black_box(f());
+            }
+        });
+        self.record(variant, &param.to_string(), counts, 3);
+        self.inner.bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
+    }
+
+    /// Like [`Group::case`], for work that spreads over several threads:
+    /// counts every thread's allocations.
+    pub fn case_threads<O>(&mut self, variant: &str, param: impl Display, mut f: impl FnMut() -> O) {
+        black_box(f());
+        let (_, counts) = count_all_threads(|| {
+            for _ in 0..3 {
+                black_box(f());
+            }
+        });
+        self.record(variant, &param.to_string(), counts, 3);
+        self.inner.bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
+    }
+
+    /// Writes one line to `allocs/<bench>.jsonl` and prints it, `-benchmem` style.
+    pub fn record(&self, variant: &str, param: &str, counts: AllocCounts, ops: u64) {
+        let (allocs, bytes) = counts.per_op(ops);
+        let alloc = which().name();
+        println!(
+            "{}/{variant}/{param} [{alloc}]: {allocs:.1} allocs/op, {bytes:.0} B/op",
+            self.name
+        );
+        let line = format!(
+            "{{\"bench\":{:?},\"group\":{:?},\"variant\":{:?},\"param\":{:?},\"allocator\":{:?},\"allocs_per_op\":{allocs},\"bytes_per_op\":{bytes}}}\n",
+            self.bench, self.name, variant, param, alloc
+        );
+        let dir = results_dir().join("allocs");
+        let written = std::fs::create_dir_all(&dir).and_then(|_| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("{}.jsonl", self.bench)))?
+                .write_all(line.as_bytes())
+        });
+        if let Err(e) = written {
+            eprintln!("warning: could not record allocation counts in {}: {e}", dir.display());
+        }
+    }
+
+    pub fn finish(self) {
+        self.inner.finish();
+    }
+}

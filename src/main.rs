@@ -1,0 +1,2 @@
+//! The `cookbook` command (placeholder; the subcommands follow).
+fn main() {}
