@@ -240,3 +240,25 @@ impl<'a> Group<'a> {
         self.inner.finish();
     }
 }
+
+/// Records an extra measured value for a case (peak resident bytes, cache
+/// misses, ...) in `metrics/<bench>.jsonl`; the book shows it as a column named
+/// `metric` (say the unit in the name: `"peak RSS (MiB)"`).
+pub fn record_metric(bench: &str, group: &str, variant: &str, param: &str, metric: &str, value: f64) {
+    let alloc = which().name();
+    println!("{group}/{variant}/{param} [{alloc}]: {metric} = {value}");
+    let line = format!(
+        "{{\"bench\":{bench:?},\"group\":{group:?},\"variant\":{variant:?},\"param\":{param:?},\"allocator\":{alloc:?},\"metric\":{metric:?},\"value\":{value}}}\n"
+    );
+    let dir = results_dir().join("metrics");
+    let written = std::fs::create_dir_all(&dir).and_then(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("{bench}.jsonl")))?
+            .write_all(line.as_bytes())
+    });
+    if let Err(e) = written {
+        eprintln!("warning: could not record {metric} in {}: {e}", dir.display());
+    }
+}
