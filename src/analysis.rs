@@ -281,7 +281,10 @@ pub fn parse_histogram(text: &str) -> Result<Vec<(usize, u64)>, HistogramError> 
         if line.is_empty() {
             continue;
         }
-        let err = |message: String| HistogramError { line: i + 1, message };
+        let err = |message: String| HistogramError {
+            line: i + 1,
+            message,
+        };
         let mut fields = line.split_whitespace();
         let size_s = fields.next().unwrap_or("");
         let size: usize = size_s
@@ -313,7 +316,7 @@ pub enum Scheme {
     Go,
     /// jemalloc 5: 8, then 16-byte steps to 128, then four classes per doubling.
     Jemalloc,
-    /// mimalloc 2: 8-byte words up to 64 B, then four bins per doubling.
+    /// mimalloc: 8 B, then 16-byte steps up to 64 B, then four bins per doubling.
     Mimalloc,
     /// glibc malloc: 16-byte chunks with an 8-byte header, 32-byte minimum
     /// chunk; mmap'ed above 128 KiB.
@@ -322,7 +325,12 @@ pub enum Scheme {
 
 impl Scheme {
     /// All schemes, Go first.
-    pub const ALL: [Scheme; 4] = [Scheme::Go, Scheme::Jemalloc, Scheme::Mimalloc, Scheme::Glibc];
+    pub const ALL: [Scheme; 4] = [
+        Scheme::Go,
+        Scheme::Jemalloc,
+        Scheme::Mimalloc,
+        Scheme::Glibc,
+    ];
 
     /// Lower-case name.
     pub fn name(self) -> &'static str {
@@ -341,6 +349,7 @@ impl Scheme {
     /// assert_eq!(Scheme::Go.usable(33), 48);
     /// assert_eq!(Scheme::Jemalloc.usable(129), 160);
     /// assert_eq!(Scheme::Mimalloc.usable(65), 80);
+    /// assert_eq!(Scheme::Mimalloc.usable(33), 48);
     /// assert_eq!(Scheme::Glibc.usable(1), 24);
     /// assert_eq!(Scheme::Glibc.usable(25), 40);
     /// ```
@@ -360,8 +369,11 @@ impl Scheme {
             }
             Scheme::Mimalloc => {
                 let words = size.div_ceil(8);
-                if words <= 8 {
-                    words * 8
+                if words <= 1 {
+                    8
+                } else if words <= 8 {
+                    // Blocks above one word are 16-byte aligned: even word counts.
+                    words.next_multiple_of(2) * 8
                 } else if size <= 128 << 10 {
                     let w = words - 1;
                     let b = usize::BITS - 1 - w.leading_zeros();
@@ -466,7 +478,10 @@ mod tests {
             .collect();
         assert_eq!(
             classes,
-            [8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024]
+            [
+                8, 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
+                768, 896, 1024
+            ]
         );
     }
 }

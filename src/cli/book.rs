@@ -1,0 +1,582 @@
+//! `cookbook book`: measure, generate the book's tables and charts, render it.
+//!
+//! One command from a fresh machine: it installs the pinned tools it lacks
+//! (mdBook, gungraun-runner), builds the benches once, runs each bench under
+//! each allocator with progress and a time estimate, writes
+//! `book/src/generated/`, stamps it (machine, date, command) and renders the
+//! HTML book into `book/build/`. `--full` runs criterion's full-length
+//! measurements and the callgrind benches under every allocator;
+//! `--no-bench` only regenerates from the results already on disk.
+
+use super::{render, usable, CliError, Result};
+use alloc_cookbook::analysis::{self, Scheme};
+use alloc_cookbook::size_class::{SizeClassTable, GO};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Pinned tool versions.
+pub const MDBOOK_VERSION: &str = "0.5.4";
+pub const GUNGRAUN_VERSION: &str = "0.20.0";
+
+/// The benches, in book order. Each has `<name>.rs` (criterion) and
+/// `<name>_callgrind.rs` (gungraun).
+pub const BENCHES: [&str; 7] = [
+    "allocator",
+    "size_aligned",
+    "batch",
+    "pooling",
+    "cache_friendly",
+    "tiny",
+    "real_world",
+];
+
+/// The allocator bench compares allocators inside one process; the recipe
+/// benches run once per global allocator.
+fn allocators_for(bench: &str) -> &'static [&'static str] {
+    if bench == "allocator" {
+        &["system"]
+    } else {
+        &render::ALLOCATORS
+    }
+}
+
+struct Options {
+    full: bool,
+    bench: bool,
+    only: Option<Vec<String>>,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options {
+        full: false,
+        bench: true,
+        only: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--full" => o.full = true,
+            "--no-bench" => o.bench = false,
+            "--only" => {
+                let Some(list) = it.next() else {
+                    return Err(CliError::Usage("option --only needs a value".into()));
+                };
+                let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+                for n in &names {
+                    if !BENCHES.contains(&n.as_str()) {
+                        return Err(CliError::Usage(format!(
+                            "--only: {n:?} is not a bench (one of {})",
+                            BENCHES.join(", ")
+                        )));
+                    }
+                }
+                o.only = Some(names);
+            }
+            other => return Err(CliError::Usage(format!("book: unknown argument {other:?}"))),
+        }
+    }
+    Ok(o)
+}
+
+/// The workspace root: the current directory if it holds book/book.toml,
+/// else where this binary was built from.
+fn root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    if cwd.join("book/book.toml").exists() {
+        cwd
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+}
+
+fn failed(msg: impl Into<String>) -> CliError {
+    CliError::Failed(msg.into())
+}
+
+fn tool_version(cmd: &str, arg: &str) -> Option<String> {
+    let out = Command::new(cmd).arg(arg).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Makes sure `bin` is installed at `version` (cargo install --locked if not).
+fn ensure_cargo_tool(bin: &str, krate: &str, version: &str) -> Result<()> {
+    if let Some(v) = tool_version(bin, "--version") {
+        if v.contains(version) {
+            return Ok(());
+        }
+        println!("{bin}: found {v:?}, need {version}; installing the pinned version");
+    } else {
+        println!(
+            "{bin} {version} is not installed; installing it (cargo install, takes a few minutes)"
+        );
+    }
+    let status = Command::new("cargo")
+        .args(["install", "--locked", krate, "--version", version])
+        .status()
+        .map_err(|e| failed(format!("cannot run cargo install {krate}: {e}")))?;
+    if !status.success() {
+        return Err(failed(format!(
+            "cargo install {krate} --version {version} failed"
+        )));
+    }
+    Ok(())
+}
+
+fn fmt_dur(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+struct Step {
+    bench: String,
+    kind: &'static str, // "criterion" or "callgrind"
+    allocator: &'static str,
+}
+
+/// Runs everything and renders the book.
+pub fn run(args: &[String]) -> Result<()> {
+    let opts = parse(args)?;
+    let root = root();
+    let results = root.join("target/cookbook");
+    let out_dir = root.join("book/src/generated");
+    let started = Instant::now();
+    let command = format!(
+        "cargo run --release -- book{}",
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", args.join(" "))
+        }
+    );
+
+    ensure_cargo_tool("mdbook", "mdbook", MDBOOK_VERSION)?;
+    let valgrind = tool_version("valgrind", "--version");
+    let mut problems: Vec<String> = Vec::new();
+    if opts.bench {
+        if valgrind.is_none() {
+            problems.push(
+                "valgrind is missing (Debian: apt-get install valgrind): the callgrind tables were skipped".into(),
+            );
+            println!("warning: {}", problems.last().unwrap());
+        } else {
+            ensure_cargo_tool("gungraun-runner", "gungraun-runner", GUNGRAUN_VERSION)?;
+        }
+    }
+
+    let selected: Vec<&str> = BENCHES
+        .iter()
+        .copied()
+        .filter(|b| opts.only.as_ref().is_none_or(|o| o.iter().any(|x| x == b)))
+        .collect();
+
+    if opts.bench {
+        for sub in ["allocs", "metrics", "criterion"] {
+            let _ = std::fs::remove_dir_all(results.join(sub));
+        }
+        for b in &selected {
+            // Clear this bench's old callgrind results only.
+            for a in render::ALLOCATORS {
+                let _ = std::fs::remove_dir_all(
+                    results
+                        .join("gungraun")
+                        .join(a)
+                        .join("alloc-cookbook")
+                        .join(format!("{b}_callgrind")),
+                );
+            }
+        }
+        println!("building the benches (cargo bench --no-run) ...");
+        let status = Command::new("cargo")
+            .current_dir(&root)
+            .args(["bench", "--no-run", "--quiet"])
+            .status()
+            .map_err(|e| failed(format!("cannot run cargo: {e}")))?;
+        if !status.success() {
+            return Err(failed(
+                "the benches do not build (cargo bench --no-run failed)",
+            ));
+        }
+        let mut steps = Vec::new();
+        for b in &selected {
+            for a in allocators_for(b) {
+                steps.push(Step {
+                    bench: b.to_string(),
+                    kind: "criterion",
+                    allocator: a,
+                });
+            }
+            if valgrind.is_some() {
+                let callgrind_allocs: &[&str] = if opts.full {
+                    allocators_for(b)
+                } else {
+                    &["system"]
+                };
+                for a in callgrind_allocs {
+                    steps.push(Step {
+                        bench: b.to_string(),
+                        kind: "callgrind",
+                        allocator: a,
+                    });
+                }
+            }
+        }
+        let logs = results.join("logs");
+        std::fs::create_dir_all(&logs)
+            .map_err(|e| failed(format!("cannot create {}: {e}", logs.display())))?;
+        let bench_started = Instant::now();
+        for (i, step) in steps.iter().enumerate() {
+            let left = steps.len() - i;
+            let eta = if i == 0 {
+                "estimating".to_string()
+            } else {
+                let per = bench_started.elapsed() / i as u32;
+                format!("about {} left", fmt_dur(per * left as u32))
+            };
+            println!(
+                "[{}/{}] {} ({}, {}) ... {} elapsed, {eta}",
+                i + 1,
+                steps.len(),
+                step.bench,
+                step.kind,
+                step.allocator,
+                fmt_dur(started.elapsed())
+            );
+            let t0 = Instant::now();
+            let (name, extra): (String, Vec<&str>) = if step.kind == "criterion" {
+                let flags = if opts.full {
+                    vec![]
+                } else {
+                    vec![
+                        "--warm-up-time",
+                        "0.2",
+                        "--measurement-time",
+                        "0.6",
+                        "--sample-size",
+                        "10",
+                    ]
+                };
+                (step.bench.clone(), flags)
+            } else {
+                (
+                    format!("{}_callgrind", step.bench),
+                    vec!["--save-summary=json"],
+                )
+            };
+            let log_path = logs.join(format!("{name}-{}.log", step.allocator));
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| failed(format!("cannot create {}: {e}", log_path.display())))?;
+            let status = Command::new("cargo")
+                .current_dir(&root)
+                .args(["bench", "--quiet", "--bench", &name, "--"])
+                .args(&extra)
+                .env("COOKBOOK_ALLOC", step.allocator)
+                .env("COOKBOOK_RESULTS", &results)
+                .env("CRITERION_HOME", results.join("criterion"))
+                .env(
+                    "GUNGRAUN_HOME",
+                    results.join("gungraun").join(step.allocator),
+                )
+                .stdout(log.try_clone().map_err(|e| failed(e.to_string()))?)
+                .stderr(log)
+                .status();
+            match status {
+                Ok(s) if s.success() => println!("      done in {}", fmt_dur(t0.elapsed())),
+                Ok(s) => {
+                    let msg = format!(
+                        "{name} under {} failed ({s}); see {}",
+                        step.allocator,
+                        log_path.display()
+                    );
+                    println!("      FAILED: {msg}");
+                    problems.push(msg);
+                }
+                Err(e) => return Err(failed(format!("cannot run cargo bench: {e}"))),
+            }
+        }
+    }
+
+    println!("generating tables and charts in {} ...", out_dir.display());
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| failed(format!("cannot create {}: {e}", out_dir.display())))?;
+    generate_static(&out_dir)?;
+    let r = render::load(&results).map_err(failed)?;
+    for b in BENCHES {
+        let shown = render::render_bench(&r, b, &out_dir).map_err(failed)?;
+        if shown == 0 {
+            problems.push(format!("no results for the {b} bench"));
+        }
+    }
+    write_stamp(
+        &out_dir,
+        &results,
+        &command,
+        &opts,
+        &problems,
+        started.elapsed(),
+    )?;
+
+    println!("rendering the book (mdbook build) ...");
+    let status = Command::new("mdbook")
+        .current_dir(root.join("book"))
+        .arg("build")
+        .status()
+        .map_err(|e| failed(format!("cannot run mdbook: {e}")))?;
+    if !status.success() {
+        return Err(failed("mdbook build failed"));
+    }
+    println!(
+        "\nthe book is at {} (open it in a browser); took {}",
+        root.join("book/build/index.html").display(),
+        fmt_dur(started.elapsed())
+    );
+    if !problems.is_empty() {
+        println!("\n{} problem(s):", problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
+        if opts.bench {
+            return Err(failed("some measurements are missing (see above)"));
+        }
+    }
+    Ok(())
+}
+
+/// Tables and charts that come from the library itself, not from benches.
+pub fn generate_static(out: &Path) -> Result<()> {
+    let write = |name: &str, text: String| {
+        std::fs::write(out.join(name), text)
+            .map_err(|e| failed(format!("cannot write {name}: {e}")))
+    };
+    write("size-class-table.md", super::classes_markdown(&GO))?;
+
+    // What-if: the same algorithm with other parameters.
+    let mut whatif = String::from(
+        "| page size | largest small size | classes | largest worst-case waste | mean worst-case waste | mean span tail waste |\n|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for (page, max) in [
+        (4096, 32768),
+        (8192, 32768),
+        (16384, 32768),
+        (8192, 65536),
+        (65536, 262144),
+    ] {
+        let t = SizeClassTable::generate(page, max).map_err(|e| failed(e.to_string()))?;
+        let rows: Vec<_> = t.classes().collect();
+        let worst = rows.iter().map(|c| c.max_waste_pct).fold(0.0, f64::max);
+        let mean = rows.iter().map(|c| c.max_waste_pct).sum::<f64>() / rows.len() as f64;
+        let tail = rows
+            .iter()
+            .map(|c| 100.0 * c.tail_waste as f64 / c.span_bytes as f64)
+            .sum::<f64>()
+            / rows.len() as f64;
+        let _ = writeln!(
+            whatif,
+            "| {} | {} | {} | {worst:.2}% | {mean:.2}% | {tail:.2}% |",
+            super::svg::short_num(page as f64),
+            super::svg::short_num(max as f64),
+            rows.len()
+        );
+    }
+    write("size-class-whatif.md", whatif)?;
+
+    // Sawtooth: internal waste % for every request size 1..32 KiB.
+    let sizes: Vec<usize> = (1..=GO.max_small())
+        .filter(|&s| s <= 1024 || s % 16 <= 1)
+        .collect();
+    let waste = |usable: &dyn Fn(usize) -> usize| -> Vec<(f64, f64)> {
+        sizes
+            .iter()
+            .map(|&s| {
+                let u = usable(s);
+                (s as f64, 100.0 * (u - s) as f64 / u as f64)
+            })
+            .collect()
+    };
+    let go_series = super::svg::Series {
+        name: "Go classes".into(),
+        points: waste(&|s| Scheme::Go.usable(s)),
+    };
+    write(
+        "waste-sawtooth.svg",
+        super::svg::line_chart(
+            "Internal waste by request size (Go's 67 classes)",
+            "request size (bytes, log scale)",
+            "waste (% of the bytes handed out)",
+            &[go_series],
+            true,
+        ),
+    )?;
+
+    // Measured usable sizes of the real allocators beside Go's classes.
+    let measured = usable::measure(sizes.iter().copied());
+    let series = |name: &str, f: &dyn Fn(&usable::UsableRow) -> usize| super::svg::Series {
+        name: name.into(),
+        points: measured
+            .iter()
+            .map(|r| (r.size as f64, 100.0 * (f(r) - r.size) as f64 / f(r) as f64))
+            .collect(),
+    };
+    write(
+        "usable-compare.svg",
+        super::svg::line_chart(
+            "Measured waste by request size: Go's classes vs real allocators",
+            "request size (bytes, log scale)",
+            "waste (% of the usable bytes)",
+            &[
+                series("Go classes", &|r| r.go),
+                series("glibc (measured)", &|r| r.glibc),
+                series("mimalloc (measured)", &|r| r.mimalloc),
+                series("jemalloc (measured)", &|r| r.jemalloc),
+            ],
+            true,
+        ),
+    )?;
+
+    // Selected sizes, explained and measured.
+    let picks = [
+        1usize, 8, 9, 16, 17, 24, 25, 33, 48, 49, 100, 129, 257, 513, 1000, 1025, 2049, 4097, 8193,
+        10_000, 32_768, 32_769, 100_000,
+    ];
+    let rows = usable::measure(picks);
+    let mut t = String::from(
+        "| request | Go class | Go size | waste | tail share | efficiency | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &rows {
+        let e = analysis::explain(r.size);
+        let class = if e.class == 0 {
+            "large".to_string()
+        } else {
+            e.class.to_string()
+        };
+        let _ = writeln!(
+            t,
+            "| {} | {class} | {} | {} B ({:.1}%) | {:.1} B | {:.1}% | {} | {} | {} |",
+            r.size,
+            e.rounded,
+            e.waste,
+            e.waste_pct,
+            e.tail_share,
+            100.0 * e.efficiency,
+            r.glibc,
+            r.mimalloc,
+            r.jemalloc
+        );
+    }
+    write("overhead-sizes.md", t)?;
+
+    // Vec capacities that fill a class exactly.
+    let mut caps = String::from("| element size | at least | capacity that fills the class | bytes |\n|---:|---:|---:|---:|\n");
+    for (elem, min) in [
+        (4usize, 10usize),
+        (8, 5),
+        (12, 3),
+        (16, 9),
+        (24, 5),
+        (24, 100),
+        (40, 7),
+        (56, 30),
+        (100, 11),
+    ] {
+        if let Some((cap, bytes)) = analysis::elements_to_fill(elem, min) {
+            let _ = writeln!(caps, "| {elem} B | {min} | {cap} | {bytes} |");
+        }
+    }
+    write("overhead-capacities.md", caps)?;
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("MemTotal")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<u64>().ok())
+            })
+        })
+        .map_or("unknown memory".into(), |kb| {
+            format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0)
+        });
+    let libc = tool_version("ldd", "--version")
+        .and_then(|v| v.lines().next().map(str::to_string))
+        .unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {mem}; {} {}; {libc}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Writes `stamp.md`. A measuring run also keeps a copy with the results, so
+/// that a later `--no-bench` regeneration still names the run that measured.
+fn write_stamp(
+    out: &Path,
+    results: &Path,
+    command: &str,
+    opts: &Options,
+    problems: &[String],
+    took: Duration,
+) -> Result<()> {
+    let date = Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let rustc = tool_version("rustc", "--version").unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let _ = writeln!(s, "| command | `{command}` |");
+    let _ = writeln!(s, "| date | {date} |");
+    let _ = writeln!(s, "| machine | {} |", machine());
+    let _ = writeln!(s, "| toolchain | {rustc} |");
+    let _ = writeln!(s, "| commit | {commit} |");
+    let mode = if !opts.bench {
+        "regenerated from earlier results (--no-bench)"
+    } else if opts.full {
+        "full-length criterion runs; callgrind under every allocator"
+    } else {
+        "short criterion runs (0.2 s warm-up, 0.6 s measurement, 10 samples); callgrind under the system allocator"
+    };
+    let _ = writeln!(s, "| mode | {mode} |");
+    let _ = writeln!(s, "| took | {} |", fmt_dur(took));
+    if !problems.is_empty() {
+        let _ = writeln!(s, "\nMissing or failed in this run:\n");
+        for p in problems {
+            let _ = writeln!(s, "- {p}");
+        }
+    }
+    if opts.bench {
+        let _ = std::fs::write(results.join("stamp.md"), &s);
+    } else if let Ok(measured) = std::fs::read_to_string(results.join("stamp.md")) {
+        s = format!("Measured by:\n\n{measured}\nTables regenerated from those results on {date} with `{command}`.\n");
+    }
+    std::fs::write(out.join("stamp.md"), s)
+        .map_err(|e| failed(format!("cannot write stamp.md: {e}")))
+}

@@ -1,0 +1,655 @@
+//! Turns bench results into the book's generated tables and charts.
+//!
+//! Inputs, all under `target/cookbook/` (see `benches/common/mod.rs` for who writes them):
+//! - `criterion/**/new/{benchmark,estimates}.json`: criterion's medians (ns);
+//!   the group id is `"<group> [<allocator>]"`.
+//! - `allocs/<bench>.jsonl`: allocations and bytes per operation for each case.
+//! - `metrics/<bench>.jsonl`: extra measured columns (peak RSS, ...).
+//! - `gungraun/<allocator>/**/summary.json`: callgrind counts.
+//!
+//! Output: `book/src/generated/<bench>.md` and its SVG charts. Nothing here
+//! knows what a number should be; a missing measurement shows as "–".
+
+use super::svg;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// The allocators, in the order tables show them.
+pub const ALLOCATORS: [&str; 4] = ["system", "goalloc", "mimalloc", "jemalloc"];
+
+/// One case of one group, as the table rows know it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CaseKey {
+    pub group: String,
+    pub variant: String,
+    pub param: String,
+}
+
+/// Everything measured, indexed for rendering.
+#[derive(Debug, Default)]
+pub struct Results {
+    /// bench -> groups in first-seen order.
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// (bench, group) -> rows (variant, param) in first-seen order.
+    pub rows: BTreeMap<(String, String), Vec<(String, String)>>,
+    /// (case, allocator) -> (allocs/op, bytes/op).
+    pub allocs: BTreeMap<(CaseKey, String), (f64, f64)>,
+    /// (case, allocator, metric) -> value; metric names per (bench, group) in order.
+    pub metrics: BTreeMap<(CaseKey, String, String), f64>,
+    pub metric_names: BTreeMap<(String, String), Vec<String>>,
+    /// (case, allocator) -> median ns.
+    pub times: BTreeMap<(CaseKey, String), f64>,
+    /// bench file stem -> callgrind rows.
+    pub callgrind: BTreeMap<String, Vec<CallgrindRow>>,
+}
+
+/// One callgrind measurement.
+#[derive(Debug, Clone)]
+pub struct CallgrindRow {
+    pub allocator: String,
+    pub group: String,
+    pub function: String,
+    pub id: String,
+    pub instructions: f64,
+    pub l1_data_misses: Option<f64>,
+    pub ll_data_misses: Option<f64>,
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn files_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let p = e.path();
+        if p.is_dir() {
+            files_named(&p, name, out);
+        } else if p.file_name().is_some_and(|n| n == name) {
+            out.push(p);
+        }
+    }
+}
+
+/// Splits `"pooling 64 B [mimalloc]"` into `("pooling 64 B", "mimalloc")`.
+pub fn split_group_id(id: &str) -> Option<(&str, &str)> {
+    let (group, rest) = id.rsplit_once(" [")?;
+    let alloc = rest.strip_suffix(']')?;
+    ALLOCATORS.contains(&alloc).then_some((group, alloc))
+}
+
+/// Loads every result under `results` (normally `target/cookbook`).
+pub fn load(results: &Path) -> Result<Results, String> {
+    let mut r = Results::default();
+    let mut benches: Vec<PathBuf> = std::fs::read_dir(results.join("allocs"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    benches.sort();
+    for file in benches {
+        for rec in read_jsonl(&file) {
+            let (Some(bench), Some(group), Some(variant), Some(param), Some(alloc)) = (
+                str_field(&rec, "bench"),
+                str_field(&rec, "group"),
+                str_field(&rec, "variant"),
+                str_field(&rec, "param"),
+                str_field(&rec, "allocator"),
+            ) else {
+                continue;
+            };
+            push_unique(r.groups.entry(bench.into()).or_default(), group.to_string());
+            push_unique(
+                r.rows.entry((bench.into(), group.into())).or_default(),
+                (variant.to_string(), param.to_string()),
+            );
+            let key = CaseKey {
+                group: group.into(),
+                variant: variant.into(),
+                param: param.into(),
+            };
+            let a = rec
+                .get("allocs_per_op")
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN);
+            let b = rec
+                .get("bytes_per_op")
+                .and_then(Value::as_f64)
+                .unwrap_or(f64::NAN);
+            r.allocs.insert((key, alloc.into()), (a, b));
+        }
+    }
+    let mut metric_files: Vec<PathBuf> = std::fs::read_dir(results.join("metrics"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    metric_files.sort();
+    for file in metric_files {
+        for rec in read_jsonl(&file) {
+            let (
+                Some(bench),
+                Some(group),
+                Some(variant),
+                Some(param),
+                Some(alloc),
+                Some(metric),
+                Some(value),
+            ) = (
+                str_field(&rec, "bench"),
+                str_field(&rec, "group"),
+                str_field(&rec, "variant"),
+                str_field(&rec, "param"),
+                str_field(&rec, "allocator"),
+                str_field(&rec, "metric"),
+                rec.get("value").and_then(Value::as_f64),
+            )
+            else {
+                continue;
+            };
+            push_unique(r.groups.entry(bench.into()).or_default(), group.to_string());
+            push_unique(
+                r.rows.entry((bench.into(), group.into())).or_default(),
+                (variant.to_string(), param.to_string()),
+            );
+            push_unique(
+                r.metric_names
+                    .entry((bench.into(), group.into()))
+                    .or_default(),
+                metric.to_string(),
+            );
+            let key = CaseKey {
+                group: group.into(),
+                variant: variant.into(),
+                param: param.into(),
+            };
+            r.metrics.insert((key, alloc.into(), metric.into()), value);
+        }
+    }
+
+    let mut found = Vec::new();
+    files_named(&results.join("criterion"), "benchmark.json", &mut found);
+    for bj in found
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("new")))
+    {
+        let meta: Value = read_json(&bj)?;
+        let est: Value = read_json(&bj.with_file_name("estimates.json"))?;
+        let (Some(group_id), Some(function)) = (
+            str_field(&meta, "group_id"),
+            str_field(&meta, "function_id"),
+        ) else {
+            return Err(format!(
+                "{}: no group_id/function_id (criterion's format changed?)",
+                bj.display()
+            ));
+        };
+        let Some(median) = est
+            .pointer("/median/point_estimate")
+            .and_then(Value::as_f64)
+        else {
+            return Err(format!(
+                "{}: no median.point_estimate (criterion's format changed?)",
+                bj.with_file_name("estimates.json").display()
+            ));
+        };
+        let Some((group, alloc)) = split_group_id(group_id) else {
+            continue;
+        };
+        let param = str_field(&meta, "value_str").unwrap_or("").to_string();
+        let key = CaseKey {
+            group: group.into(),
+            variant: function.into(),
+            param,
+        };
+        r.times.insert((key, alloc.into()), median);
+    }
+
+    for alloc in ALLOCATORS {
+        let mut found = Vec::new();
+        files_named(
+            &results.join("gungraun").join(alloc),
+            "summary.json",
+            &mut found,
+        );
+        for sj in found {
+            let s: Value = read_json(&sj)?;
+            let bench = str_field(&s, "benchmark_file")
+                .and_then(|f| Path::new(f).file_stem())
+                .and_then(|f| f.to_str())
+                .unwrap_or("")
+                .trim_end_matches("_callgrind")
+                .to_string();
+            let profile = s.get("profiles").and_then(Value::as_array).and_then(|ps| {
+                ps.iter()
+                    .find(|p| str_field(p, "tool") == Some("Callgrind"))
+            });
+            let Some(mut metrics) = profile.and_then(|p| p.pointer("/data/total/metrics")) else {
+                return Err(format!(
+                    "{}: no Callgrind totals (gungraun's format changed?)",
+                    sj.display()
+                ));
+            };
+            if let Some(inner) = metrics.get("Callgrind") {
+                metrics = inner;
+            }
+            let m = |k: &str| {
+                metrics
+                    .get(k)
+                    .and_then(|v| v.pointer("/values/new"))
+                    .and_then(Value::as_f64)
+            };
+            let Some(ir) = m("Ir") else {
+                return Err(format!("{}: no Ir count", sj.display()));
+            };
+            let sum = |ks: &[&str]| ks.iter().map(|k| m(k)).sum::<Option<f64>>();
+            r.callgrind.entry(bench).or_default().push(CallgrindRow {
+                allocator: alloc.into(),
+                group: str_field(&s, "group").unwrap_or("").into(),
+                function: str_field(&s, "function_name").unwrap_or("").into(),
+                id: str_field(&s, "id").unwrap_or("").into(),
+                instructions: ir,
+                l1_data_misses: sum(&["D1mr", "D1mw"]),
+                ll_data_misses: sum(&["DLmr", "DLmw"]),
+            });
+        }
+    }
+    Ok(r)
+}
+
+fn read_json(p: &Path) -> Result<Value, String> {
+    let text =
+        std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", p.display()))
+}
+
+/// `1234.5` ns as "1.23 µs".
+pub fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// A count with thousands separators: 1234567 -> "1,234,567".
+pub fn fmt_count(v: f64) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let neg = v < 0.0;
+    let s = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if neg {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn fmt_per_op(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v == v.trunc() {
+        fmt_count(v)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Renders `generated/<bench>.md` (+ charts) into `out_dir`. Returns the
+/// number of measured values shown, so the caller can tell an empty page.
+pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, String> {
+    let mut md = String::new();
+    let mut shown = 0;
+    let groups = r.groups.get(bench).cloned().unwrap_or_default();
+    for group in &groups {
+        let rows = r
+            .rows
+            .get(&(bench.to_string(), group.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let key = |(v, p): &(String, String)| CaseKey {
+            group: group.clone(),
+            variant: v.clone(),
+            param: p.clone(),
+        };
+        let allocs_with_times: Vec<&str> = ALLOCATORS
+            .iter()
+            .copied()
+            .filter(|a| {
+                rows.iter()
+                    .any(|row| r.times.contains_key(&(key(row), a.to_string())))
+            })
+            .collect();
+        let _ = writeln!(md, "#### {group}\n");
+        let _ = write!(md, "| case | size / input | allocs/op | B/op |");
+        for a in &allocs_with_times {
+            let _ = write!(md, " {a} |");
+        }
+        let _ = write!(md, "\n|---|---|---:|---:|");
+        for _ in &allocs_with_times {
+            md.push_str("---:|");
+        }
+        md.push('\n');
+        // Baseline for a row: the first row of the group with the same param.
+        let baseline = |row: &(String, String)| {
+            rows.iter()
+                .find(|b| b.1 == row.1)
+                .cloned()
+                .unwrap_or(row.clone())
+        };
+        let mut chart_series: Vec<(String, Vec<Option<f64>>)> = allocs_with_times
+            .iter()
+            .map(|a| (a.to_string(), Vec::new()))
+            .collect();
+        let mut categories = Vec::new();
+        for row in &rows {
+            let k = key(row);
+            let counts = ALLOCATORS
+                .iter()
+                .find_map(|a| r.allocs.get(&(k.clone(), a.to_string())))
+                .copied()
+                .unwrap_or((f64::NAN, f64::NAN));
+            let _ = write!(
+                md,
+                "| {} | {} | {} | {} |",
+                row.0,
+                row.1,
+                fmt_per_op(counts.0),
+                fmt_per_op(counts.1)
+            );
+            categories.push(if rows.iter().all(|o| o.1 == row.1) {
+                row.0.clone()
+            } else {
+                format!("{} [{}]", row.0, row.1)
+            });
+            for (i, a) in allocs_with_times.iter().enumerate() {
+                let t = r.times.get(&(k.clone(), a.to_string()));
+                let b = r.times.get(&(key(&baseline(row)), a.to_string()));
+                let cell = match (t, b) {
+                    (Some(t), Some(b)) if *b > 0.0 => {
+                        shown += 1;
+                        chart_series[i].1.push(Some(t / b));
+                        format!("{} ({:.2}×)", fmt_ns(*t), t / b)
+                    }
+                    (Some(t), _) => {
+                        shown += 1;
+                        chart_series[i].1.push(None);
+                        fmt_ns(*t)
+                    }
+                    _ => {
+                        chart_series[i].1.push(None);
+                        "–".into()
+                    }
+                };
+                let _ = write!(md, " {cell} |");
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+        // Extra metrics (peak RSS, ...): one small table, allocators as columns.
+        let names = r
+            .metric_names
+            .get(&(bench.to_string(), group.clone()))
+            .cloned()
+            .unwrap_or_default();
+        for metric in &names {
+            let present: Vec<&str> = ALLOCATORS
+                .iter()
+                .copied()
+                .filter(|a| {
+                    rows.iter().any(|row| {
+                        r.metrics
+                            .contains_key(&(key(row), a.to_string(), metric.clone()))
+                    })
+                })
+                .collect();
+            let _ = writeln!(md, "*{metric}*\n");
+            let _ = writeln!(
+                md,
+                "| case | size / input |{}",
+                present
+                    .iter()
+                    .map(|a| format!(" {a} |"))
+                    .collect::<String>()
+            );
+            let _ = writeln!(md, "|---|---|{}", "---:|".repeat(present.len()));
+            for row in &rows {
+                let cells: String = present
+                    .iter()
+                    .map(
+                        |a| match r.metrics.get(&(key(row), a.to_string(), metric.clone())) {
+                            Some(v) => {
+                                shown += 1;
+                                if v.abs() >= 100.0 {
+                                    format!(" {} |", fmt_count(*v))
+                                } else {
+                                    format!(" {v:.2} |")
+                                }
+                            }
+                            None => " – |".into(),
+                        },
+                    )
+                    .collect();
+                let _ = writeln!(md, "| {} | {} |{cells}", row.0, row.1);
+            }
+            md.push('\n');
+        }
+        if allocs_with_times.is_empty() {
+            md.push_str("*No timing results yet: run `cargo run --release -- book`.*\n\n");
+        } else {
+            let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
+            let svg = svg::bar_chart(
+                &format!("{group}: time relative to the baseline (lower is better)"),
+                "× baseline (median time)",
+                &categories,
+                &chart_series,
+            );
+            std::fs::write(out_dir.join(&file), svg)
+                .map_err(|e| format!("cannot write {file}: {e}"))?;
+            let _ = writeln!(md, "![{group}: median time relative to the baseline, per allocator](generated/{file})\n");
+        }
+    }
+    if let Some(rows) = r.callgrind.get(bench) {
+        shown += rows.len();
+        md.push_str(&render_callgrind(rows));
+    }
+    if groups.is_empty() && !r.callgrind.contains_key(bench) {
+        md.push_str("*No results for this bench yet: run `cargo run --release -- book`.*\n");
+    }
+    let path = out_dir.join(format!("{bench}.md"));
+    std::fs::write(&path, fix_image_paths(&md, bench))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(shown)
+}
+
+/// Chapters live at different depths (`real-world.md` at the top,
+/// `recipes/pooling.md` one down); mdBook resolves an included file's links
+/// relative to the *including* chapter, so image links are written for the
+/// chapter that includes this bench's page.
+fn fix_image_paths(md: &str, bench: &str) -> String {
+    let prefix = if chapter_depth(bench) == 0 {
+        "generated/"
+    } else {
+        "../generated/"
+    };
+    md.replace("](generated/", &format!("]({prefix}"))
+}
+
+/// How many folders below book/src the chapter including a bench's page sits.
+pub fn chapter_depth(bench: &str) -> usize {
+    match bench {
+        "real_world" => 0,
+        _ => 1,
+    }
+}
+
+fn render_callgrind(rows: &[CallgrindRow]) -> String {
+    let mut md = String::from("#### Instructions and cache misses (callgrind)\n\n");
+    let allocs: Vec<&str> = ALLOCATORS
+        .iter()
+        .copied()
+        .filter(|a| rows.iter().any(|r| r.allocator == *a))
+        .collect();
+    let has_misses = rows.iter().any(|r| r.l1_data_misses.is_some());
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for r in rows {
+        push_unique(
+            &mut keys,
+            (r.group.clone(), r.id.clone(), r.function.clone()),
+        );
+    }
+    keys.sort();
+    let _ = write!(md, "| group | case | input |");
+    for a in &allocs {
+        let _ = write!(md, " instructions ({a}) |");
+    }
+    if has_misses {
+        let _ = write!(
+            md,
+            " L1 data misses ({0}) | LL data misses ({0}) |",
+            allocs[0]
+        );
+    }
+    let _ = write!(md, "\n|---|---|---|{}", "---:|".repeat(allocs.len()));
+    if has_misses {
+        md.push_str("---:|---:|");
+    }
+    md.push('\n');
+    for (group, id, function) in &keys {
+        let find = |a: &str| {
+            rows.iter().find(|r| {
+                r.allocator == a && &r.group == group && &r.id == id && &r.function == function
+            })
+        };
+        let _ = write!(md, "| {group} | {function} | {id} |");
+        for a in &allocs {
+            let _ = write!(
+                md,
+                " {} |",
+                find(a).map_or("–".into(), |r| fmt_count(r.instructions))
+            );
+        }
+        if has_misses {
+            let first = find(allocs[0]);
+            let f = |v: Option<f64>| v.map_or("–".into(), fmt_count);
+            let _ = write!(
+                md,
+                " {} | {} |",
+                f(first.and_then(|r| r.l1_data_misses)),
+                f(first.and_then(|r| r.ll_data_misses))
+            );
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids_split() {
+        assert_eq!(
+            split_group_id("pool 1 KiB [mimalloc]"),
+            Some(("pool 1 KiB", "mimalloc"))
+        );
+        assert_eq!(split_group_id("no allocator"), None);
+        assert_eq!(split_group_id("x [other]"), None);
+    }
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt_count(1234567.0), "1,234,567");
+        assert_eq!(fmt_count(12.0), "12");
+        assert_eq!(fmt_ns(1234.5), "1.23 µs");
+        assert_eq!(fmt_ns(12.0), "12.0 ns");
+        assert_eq!(slug("Pool 1 KiB, two threads"), "pool-1-kib-two-threads");
+    }
+
+    #[test]
+    fn renders_from_result_files() {
+        let dir = std::env::temp_dir().join(format!("cookbook-render-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("allocs")).unwrap();
+        std::fs::write(
+            dir.join("allocs/demo.jsonl"),
+            "{\"bench\":\"demo\",\"group\":\"g\",\"variant\":\"naive\",\"param\":\"1 KiB\",\"allocator\":\"system\",\"allocs_per_op\":2,\"bytes_per_op\":2048}\n\
+             {\"bench\":\"demo\",\"group\":\"g\",\"variant\":\"pool\",\"param\":\"1 KiB\",\"allocator\":\"system\",\"allocs_per_op\":0,\"bytes_per_op\":0}\n",
+        )
+        .unwrap();
+        for (variant, ns) in [("naive", 200.0), ("pool", 50.0)] {
+            let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                d.join("benchmark.json"),
+                format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
+            )
+            .unwrap();
+            std::fs::write(
+                d.join("estimates.json"),
+                format!("{{\"median\":{{\"point_estimate\":{ns}}}}}"),
+            )
+            .unwrap();
+        }
+        let r = load(&dir).unwrap();
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        assert_eq!(render_bench(&r, "demo", &out).unwrap(), 2);
+        let md = std::fs::read_to_string(out.join("demo.md")).unwrap();
+        assert!(
+            md.contains("| naive | 1 KiB | 2 | 2,048 | 200.0 ns (1.00×) |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| pool | 1 KiB | 0 | 0 | 50.0 ns (0.25×) |"),
+            "{md}"
+        );
+        assert!(md.contains("](../generated/demo-g.svg)"), "{md}");
+        assert!(out.join("demo-g.svg").exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

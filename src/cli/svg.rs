@@ -1,0 +1,312 @@
+//! Minimal SVG charts for the book: line charts and grouped bar charts.
+//!
+//! Hand-written rather than a plotting crate: the book needs two chart kinds,
+//! and plain SVG text keeps the CLI's build small and the output diffable.
+
+use std::fmt::Write;
+
+const W: f64 = 760.0;
+const H: f64 = 400.0;
+const LEFT: f64 = 78.0;
+const RIGHT: f64 = 170.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 56.0;
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+];
+
+/// One named series of points.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A "nice" step for about `n` ticks over `span`.
+fn nice_step(span: f64, n: f64) -> f64 {
+    let raw = (span / n).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let norm = raw / mag;
+    let nice = if norm <= 1.0 {
+        1.0
+    } else if norm <= 2.0 {
+        2.0
+    } else if norm <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+/// Formats a tick value compactly (1.5k, 2M, 0.25).
+pub fn short_num(v: f64) -> String {
+    let a = v.abs();
+    let (x, suffix) = if a >= 1e9 {
+        (v / 1e9, "G")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e4 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let s = if x.fract().abs() < 1e-9 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    };
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{suffix}")
+}
+
+fn frame(out: &mut String, title: &str, x_label: &str, y_label: &str) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>
+<text x="{}" y="{}" text-anchor="middle">{}</text>
+<text transform="translate(16,{}) rotate(-90)" text-anchor="middle">{}</text>
+"#,
+        (LEFT + W - RIGHT) / 2.0,
+        esc(title),
+        (LEFT + W - RIGHT) / 2.0,
+        H - 12.0,
+        esc(x_label),
+        (TOP + H - BOTTOM) / 2.0,
+        esc(y_label)
+    );
+}
+
+fn legend(out: &mut String, names: &[&str]) {
+    for (i, name) in names.iter().enumerate() {
+        let y = TOP + 10.0 + i as f64 * 20.0;
+        let x = W - RIGHT + 14.0;
+        let _ = writeln!(
+            out,
+            r#"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+            y - 9.0,
+            COLORS[i % COLORS.len()],
+            x + 20.0,
+            y,
+            esc(name)
+        );
+    }
+}
+
+fn y_axis(out: &mut String, y_max: f64) -> f64 {
+    let step = nice_step(y_max, 5.0);
+    let top = (y_max / step).ceil().max(1.0) * step;
+    let plot_h = H - TOP - BOTTOM;
+    let mut v = 0.0;
+    while v <= top + step * 0.01 {
+        let y = H - BOTTOM - v / top * plot_h;
+        let _ = writeln!(
+            out,
+            r##"<line x1="{LEFT}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e5e5"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            W - RIGHT,
+            LEFT - 6.0,
+            y + 4.0,
+            short_num(v)
+        );
+        v += step;
+    }
+    top
+}
+
+/// A line chart; `log2_x` spaces the x axis by powers of two.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log2_x: bool,
+) -> String {
+    let mut out = String::new();
+    frame(&mut out, title, x_label, y_label);
+    let tx = |x: f64| if log2_x { x.max(1.0).log2() } else { x };
+    let pts = series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0f64);
+    for &(x, y) in pts {
+        x0 = x0.min(tx(x));
+        x1 = x1.max(tx(x));
+        y1 = y1.max(y);
+    }
+    if x0 >= x1 {
+        x1 = x0 + 1.0;
+    }
+    let top = y_axis(&mut out, if y1 > 0.0 { y1 } else { 1.0 });
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let px = |x: f64| LEFT + (tx(x) - x0) / (x1 - x0) * plot_w;
+    let py = |y: f64| H - BOTTOM - y / top * plot_h;
+    // x ticks
+    if log2_x {
+        let mut e = x0.ceil() as i32;
+        while (e as f64) <= x1 {
+            let x = 2f64.powi(e);
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                px(x),
+                H - BOTTOM + 16.0,
+                short_num(x)
+            );
+            e += if x1 - x0 > 12.0 { 2 } else { 1 };
+        }
+    } else {
+        let step = nice_step(x1 - x0, 6.0);
+        let mut v = (x0 / step).ceil() * step;
+        while v <= x1 + step * 0.01 {
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                px(v),
+                H - BOTTOM + 16.0,
+                short_num(v)
+            );
+            v += step;
+        }
+    }
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{}" stroke="#333"/><line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#333"/>"##,
+        H - BOTTOM,
+        W - RIGHT,
+        H - BOTTOM,
+        H - BOTTOM
+    );
+    for (i, s) in series.iter().enumerate() {
+        let mut d = String::new();
+        for (j, &(x, y)) in s.points.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1}",
+                if j == 0 { "M" } else { " L" },
+                px(x),
+                py(y)
+            );
+        }
+        let _ = writeln!(
+            out,
+            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.6"/>"#,
+            COLORS[i % COLORS.len()]
+        );
+    }
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    legend(&mut out, &names);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// A grouped bar chart: one group of bars per category, one bar per series.
+/// Missing values (`None`) leave a gap.
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<Option<f64>>)],
+) -> String {
+    let mut out = String::new();
+    frame(&mut out, title, "", y_label);
+    let y1 = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten())
+        .fold(0f64, |a, &b| a.max(b));
+    let top = y_axis(&mut out, if y1 > 0.0 { y1 } else { 1.0 });
+    let plot_w = W - LEFT - RIGHT;
+    let plot_h = H - TOP - BOTTOM;
+    let n = categories.len().max(1) as f64;
+    let slot = plot_w / n;
+    let bar = (slot * 0.8 / series.len().max(1) as f64).min(40.0);
+    for (ci, cat) in categories.iter().enumerate() {
+        let x_mid = LEFT + slot * (ci as f64 + 0.5);
+        let x_start = x_mid - bar * series.len() as f64 / 2.0;
+        for (si, (_, values)) in series.iter().enumerate() {
+            if let Some(Some(v)) = values.get(ci) {
+                let h = v / top * plot_h;
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect>"#,
+                    x_start + bar * si as f64,
+                    H - BOTTOM - h,
+                    bar * 0.92,
+                    h,
+                    COLORS[si % COLORS.len()],
+                    esc(cat),
+                    short_num(*v)
+                );
+            }
+        }
+        let label: String = if cat.chars().count() > 22 {
+            cat.chars().take(21).chain(['…']).collect()
+        } else {
+            cat.clone()
+        };
+        let _ = writeln!(
+            out,
+            r#"<text x="{x_mid:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
+            H - BOTTOM + 16.0,
+            esc(&label)
+        );
+    }
+    let _ = writeln!(
+        out,
+        r##"<line x1="{LEFT}" x2="{}" y1="{}" y2="{}" stroke="#333"/>"##,
+        W - RIGHT,
+        H - BOTTOM,
+        H - BOTTOM
+    );
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    legend(&mut out, &names);
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_well_formed_svg() {
+        let s = line_chart(
+            "t",
+            "x",
+            "y",
+            &[Series {
+                name: "a<b".into(),
+                points: vec![(1.0, 2.0), (1024.0, 5.0)],
+            }],
+            true,
+        );
+        assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+        assert!(s.contains("a&lt;b"));
+        let b = bar_chart(
+            "t",
+            "ns",
+            &["x".into(), "y".into()],
+            &[("s".into(), vec![Some(1.0), None])],
+        );
+        assert_eq!(b.matches("<rect x=").count(), 2); // one bar + one legend swatch
+    }
+
+    #[test]
+    fn short_numbers() {
+        assert_eq!(short_num(1500.0), "1500");
+        assert_eq!(short_num(15000.0), "15k");
+        assert_eq!(short_num(2_000_000.0), "2M");
+        assert_eq!(short_num(0.25), "0.25");
+    }
+}
