@@ -172,6 +172,7 @@ impl SizeClassTable {
             class128: [0; CLASS128_LEN],
         };
 
+        // ANCHOR: generate
         // 1. Candidate sizes, stepping by an alignment that grows at powers of two.
         let mut align = MIN_ALIGN;
         let mut size = align;
@@ -238,6 +239,7 @@ impl SizeClassTable {
             t.magic[c] = (u32::MAX / t.sizes[c]).wrapping_add(1);
             c += 1;
         }
+        // ANCHOR_END: generate
 
         // 5. Lookup tables: each bucket maps to the smallest class that holds it.
         let mut i = 0;
@@ -293,6 +295,7 @@ impl SizeClassTable {
     /// assert_eq!(GO.size(GO.class_of(9)), 16);
     /// assert_eq!(GO.class_of(32 * 1024 + 1), 0);
     /// ```
+    // ANCHOR: class_of
     #[inline(always)]
     pub const fn class_of(&self, size: usize) -> u8 {
         if size <= SMALL_SIZE_MAX - SMALL_SIZE_DIV {
@@ -304,6 +307,7 @@ impl SizeClassTable {
             0
         }
     }
+    // ANCHOR_END: class_of
 
     /// Bytes per object of `class` (0 for class 0).
     #[inline(always)]
@@ -331,11 +335,13 @@ impl SizeClassTable {
         self.magic[class as usize]
     }
 
+    // ANCHOR: object_index
     /// `offset / size(class)` by multiply and shift (Go's `divideByElemSize`).
     #[inline(always)]
     pub const fn object_index(&self, class: u8, offset: usize) -> usize {
         ((offset as u64 * self.magic[class as usize] as u64) >> 32) as usize
     }
+    // ANCHOR_END: object_index
 
     /// The full row for `class`, with Go's comment columns.
     pub fn class(&self, class: u8) -> SizeClass {

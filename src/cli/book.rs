@@ -403,6 +403,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
     let go_series = super::svg::Series {
         name: "Go classes".into(),
         points: waste(&|s| Scheme::Go.usable(s)),
+        dashed: false,
     };
     write(
         "waste-sawtooth.svg",
@@ -416,25 +417,27 @@ pub fn generate_static(out: &Path) -> Result<()> {
     )?;
 
     // Measured usable sizes of the real allocators beside Go's classes.
-    let measured = usable::measure(sizes.iter().copied());
-    let series = |name: &str, f: &dyn Fn(&usable::UsableRow) -> usize| super::svg::Series {
-        name: name.into(),
-        points: measured
-            .iter()
-            .map(|r| (r.size as f64, 100.0 * (f(r) - r.size) as f64 / f(r) as f64))
-            .collect(),
-    };
+    let measured = usable::measure(sizes.iter().copied().filter(|&s| s <= 4096));
+    let series =
+        |name: &str, dashed: bool, f: &dyn Fn(&usable::UsableRow) -> usize| super::svg::Series {
+            name: name.into(),
+            dashed,
+            points: measured
+                .iter()
+                .map(|r| (r.size as f64, 100.0 * (f(r) - r.size) as f64 / f(r) as f64))
+                .collect(),
+        };
     write(
         "usable-compare.svg",
         super::svg::line_chart(
-            "Measured waste by request size: Go's classes vs real allocators",
+            "Waste by request size, 1 B to 4 KiB: Go's classes vs real allocators",
             "request size (bytes, log scale)",
             "waste (% of the usable bytes)",
             &[
-                series("Go classes", &|r| r.go),
-                series("glibc (measured)", &|r| r.glibc),
-                series("mimalloc (measured)", &|r| r.mimalloc),
-                series("jemalloc (measured)", &|r| r.jemalloc),
+                series("Go classes", false, &|r| r.go),
+                series("glibc (measured)", false, &|r| r.glibc),
+                series("mimalloc (measured)", true, &|r| r.mimalloc),
+                series("jemalloc (measured)", false, &|r| r.jemalloc),
             ],
             true,
         ),

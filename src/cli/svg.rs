@@ -19,6 +19,8 @@ const COLORS: [&str; 8] = [
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
+    /// Drawn dashed, so a series that lies on another stays visible.
+    pub dashed: bool,
 }
 
 fn esc(s: &str) -> String {
@@ -157,12 +159,18 @@ pub fn line_chart(
         let mut e = x0.ceil() as i32;
         while (e as f64) <= x1 {
             let x = 2f64.powi(e);
+            let label = if x >= 1024.0 * 1024.0 {
+                format!("{} MiB", short_num(x / 1048576.0))
+            } else if x >= 1024.0 {
+                format!("{} KiB", short_num(x / 1024.0))
+            } else {
+                short_num(x)
+            };
             let _ = writeln!(
                 out,
-                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{label}</text>"#,
                 px(x),
                 H - BOTTOM + 16.0,
-                short_num(x)
             );
             e += if x1 - x0 > 12.0 { 2 } else { 1 };
         }
@@ -188,7 +196,8 @@ pub fn line_chart(
         H - BOTTOM,
         H - BOTTOM
     );
-    for (i, s) in series.iter().enumerate() {
+    // Drawn last-first, so the first series is on top.
+    for (i, s) in series.iter().enumerate().rev() {
         let mut d = String::new();
         for (j, &(x, y)) in s.points.iter().enumerate() {
             let _ = write!(
@@ -201,8 +210,14 @@ pub fn line_chart(
         }
         let _ = writeln!(
             out,
-            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="1.6"/>"#,
-            COLORS[i % COLORS.len()]
+            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="{}"{}/>"#,
+            COLORS[i % COLORS.len()],
+            if i == 0 { 2.0 } else { 1.4 },
+            if s.dashed {
+                r#" stroke-dasharray="5,4""#
+            } else {
+                ""
+            }
         );
     }
     let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
