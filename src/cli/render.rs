@@ -499,6 +499,11 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         md.push_str("*No results for this bench yet: run `cargo run --release -- book`.*\n");
     }
     let path = out_dir.join(format!("{bench}.md"));
+    if shown == 0 && path.exists() {
+        // Nothing measured on this machine: keep the committed page (and its
+        // stamp) rather than replacing real results with an empty table.
+        return Ok(0);
+    }
     std::fs::write(&path, fix_image_paths(&md, bench))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(shown)
