@@ -23,6 +23,11 @@
 //! long-lived pieces either). Freeing a tiny piece is an atomic subtract;
 //! allocating one is plain arithmetic.
 //!
+//! Because every request under 16 bytes (alignment at most 8) comes here,
+//! Go's 8-byte class 1 serves nothing in this allocator: Go keeps it for
+//! 8-byte objects that hold pointers, which the tiny allocator must not mix.
+//! Rust has no such distinction.
+//!
 //! Unlike Go we always replace the current block when a request does not
 //! fit (Go keeps whichever block has more room left): simpler, and with
 //! explicit frees the old block's remainder is lost only until it is freed.
