@@ -43,10 +43,16 @@ struct Obj {
 fn claim(ptr: usize, size: usize) {
     let mut live = LIVE.lock().unwrap();
     if let Some((&s, &e)) = live.range(..=ptr).next_back() {
-        assert!(e <= ptr, "object {ptr:#x}+{size} overlaps live {s:#x}..{e:#x}");
+        assert!(
+            e <= ptr,
+            "object {ptr:#x}+{size} overlaps live {s:#x}..{e:#x}"
+        );
     }
     if let Some((&s, _)) = live.range(ptr..).next() {
-        assert!(ptr + size <= s, "object {ptr:#x}+{size} overlaps live object at {s:#x}");
+        assert!(
+            ptr + size <= s,
+            "object {ptr:#x}+{size} overlaps live object at {s:#x}"
+        );
     }
     live.insert(ptr, ptr + size);
 }
@@ -73,7 +79,12 @@ fn check(o: &Obj, upto: usize) {
     for i in spots(o.layout.size()).filter(|&i| i < upto) {
         // SAFETY: i < size of a live object.
         let b = unsafe { *(o.ptr as *const u8).add(i) };
-        assert_eq!(b, o.tag ^ (i as u8), "object {:#x} byte {i} corrupted", o.ptr);
+        assert_eq!(
+            b,
+            o.tag ^ (i as u8),
+            "object {:#x} byte {i} corrupted",
+            o.ptr
+        );
     }
 }
 
@@ -84,7 +95,11 @@ fn alloc(rng: &mut Rng, size: usize, align: usize) -> Obj {
     assert_ne!(ptr, 0, "allocation of {size} B failed");
     assert_eq!(ptr % align, 0, "{size} B not aligned to {align}");
     claim(ptr, size);
-    let o = Obj { ptr, layout, tag: rng.next() as u8 };
+    let o = Obj {
+        ptr,
+        layout,
+        tag: rng.next() as u8,
+    };
     fill(&o);
     o
 }
@@ -102,20 +117,27 @@ fn realloc(rng: &mut Rng, o: Obj, new_size: usize) -> Obj {
     // SAFETY: live object of HEAP, non-zero new size.
     let p = unsafe { HEAP.realloc(o.ptr as *mut u8, o.layout, new_size) } as usize;
     assert_ne!(p, 0);
-    let n = Obj { ptr: p, layout: Layout::from_size_align(new_size, o.layout.align()).unwrap(), tag: o.tag };
+    let n = Obj {
+        ptr: p,
+        layout: Layout::from_size_align(new_size, o.layout.align()).unwrap(),
+        tag: o.tag,
+    };
     check(&n, o.layout.size().min(new_size).min(2048));
     claim(p, new_size);
-    let n = Obj { tag: rng.next() as u8, ..n };
+    let n = Obj {
+        tag: rng.next() as u8,
+        ..n
+    };
     fill(&n);
     n
 }
 
 fn random_layout(rng: &mut Rng) -> (usize, usize) {
     let size = match rng.below(100) {
-        0..=29 => 1 + rng.below(15) as usize,                      // tiny
+        0..=29 => 1 + rng.below(15) as usize, // tiny
         30..=79 => GO.size(1 + rng.below(67) as u8) - rng.below(8) as usize, // every class, near its top
-        80..=94 => 1 + rng.below(32 * 1024) as usize,               // any small size
-        _ => 32 * 1024 + 1 + rng.below(200_000) as usize,           // large
+        80..=94 => 1 + rng.below(32 * 1024) as usize,                        // any small size
+        _ => 32 * 1024 + 1 + rng.below(200_000) as usize,                    // large
     };
     let align = match rng.below(20) {
         0 => 16,
@@ -195,7 +217,11 @@ fn run(seed: u64, steps: usize) {
 
 #[test]
 fn seeded_multithreaded_stress_leaves_nothing_behind() {
-    let steps = if cfg!(debug_assertions) { 3_000 } else { 30_000 };
+    let steps = if cfg!(debug_assertions) {
+        3_000
+    } else {
+        30_000
+    };
     run(0xC0FF_EE00_D15E_A5E5, steps);
     run(42, steps / 2);
     HEAP.flush_thread_cache();
@@ -208,7 +234,10 @@ fn seeded_multithreaded_stress_leaves_nothing_behind() {
     assert_eq!(s.small_spans, 0, "every span back with the page heap:\n{s}");
     assert_eq!(s.heap_in_use, 0, "{s}");
     // Class 1 (8 B) is never used: every request under 16 B goes to the tiny allocator.
-    assert!(s.by_size[2..68].iter().all(|c| c.mallocs > 0), "every class used:\n{s}");
+    assert!(
+        s.by_size[2..68].iter().all(|c| c.mallocs > 0),
+        "every class used:\n{s}"
+    );
     assert!(s.tiny_allocs > 0 && s.large_allocs > 0 && s.central_refills > 0);
     assert_eq!(s.heap_idle, s.heap_reserved);
     // Give the idle pages back: nothing resident remains.

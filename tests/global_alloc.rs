@@ -28,7 +28,10 @@ fn collections_and_strings() {
     for i in 0..scale(1_000_000) as u64 {
         big.push(i); // realloc through every class, then large
     }
-    assert_eq!(big.iter().sum::<u64>(), (0..scale(1_000_000) as u64).sum::<u64>());
+    assert_eq!(
+        big.iter().sum::<u64>(),
+        (0..scale(1_000_000) as u64).sum::<u64>()
+    );
     let boxed: Vec<Box<[u8; 3]>> = (0..1000).map(|i| Box::new([i as u8; 3])).collect(); // tiny
     assert!(boxed.iter().enumerate().all(|(i, b)| b[2] == i as u8));
 }
@@ -39,7 +42,9 @@ fn map_churn() {
     let mut b: BTreeMap<String, u64> = BTreeMap::new();
     let mut x = 1u64;
     for i in 0..scale(100_000) as u64 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let k = x % 5000;
         if x & 4 == 0 {
             h.remove(&k);

@@ -81,7 +81,10 @@ fn ten_thousand_short_lived_threads_strand_nothing() {
     assert_eq!(s.live_objects as usize, pool.len(), "{s}");
     let survivors: usize = pool.iter().map(|&(_, size)| size).sum();
     assert_eq!(s.bytes_requested as usize, survivors, "{s}");
-    assert!(s.thread_caches <= 2 * batch as u64 + 2, "caches must be reused:\n{s}");
+    assert!(
+        s.thread_caches <= 2 * batch as u64 + 2,
+        "caches must be reused:\n{s}"
+    );
     assert!(GLOBAL.stats().thread_caches <= 2 * batch as u64 + 8);
     for (p, size) in pool {
         // SAFETY: made by OBJECTS with this layout, freed once.
@@ -89,7 +92,15 @@ fn ten_thousand_short_lived_threads_strand_nothing() {
     }
     OBJECTS.flush_thread_cache();
     let s = OBJECTS.stats();
-    assert_eq!((s.live_objects, s.bytes_requested, s.bytes_handed_out), (0, 0, 0), "{s}");
-    assert_eq!((s.small_spans, s.heap_in_use), (0, 0), "back to the baseline:\n{s}");
+    assert_eq!(
+        (s.live_objects, s.bytes_requested, s.bytes_handed_out),
+        (0, 0, 0),
+        "{s}"
+    );
+    assert_eq!(
+        (s.small_spans, s.heap_in_use),
+        (0, 0),
+        "back to the baseline:\n{s}"
+    );
     assert_eq!(s.mallocs, s.frees);
 }

@@ -15,9 +15,9 @@
 //! only tracks spans that can serve an allocation (`partial`), and a span
 //! whose every object came back is returned to the page heap at once.
 
+use super::lock::SpinLock;
 use super::page_heap::{PageHeap, PageMap};
 use super::span::{ClassInfo, FreeObject, Span, SpanList, SpanState};
-use super::lock::SpinLock;
 use core::ptr;
 
 /// The spans of one class that have free slots. All-zero is empty.

@@ -219,7 +219,9 @@ pub struct GoAlloc {
 
 impl core::fmt::Debug for GoAlloc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("GoAlloc").field("heap", &self.heap.load(Ordering::Relaxed)).finish()
+        f.debug_struct("GoAlloc")
+            .field("heap", &self.heap.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -487,7 +489,10 @@ impl GoAlloc {
             return;
         }
         let Some(heap) = self.existing_heap() else {
-            debug_assert!(false, "GoAlloc: dealloc of {p:p} before this allocator allocated anything");
+            debug_assert!(
+                false,
+                "GoAlloc: dealloc of {p:p} before this allocator allocated anything"
+            );
             return;
         };
         match r {
@@ -528,7 +533,10 @@ impl GoAlloc {
             return;
         }
         let addr = p as usize;
-        let owned = self.existing_heap().map(|h| h.map.get(addr)).unwrap_or(ptr::null_mut());
+        let owned = self
+            .existing_heap()
+            .map(|h| h.map.get(addr))
+            .unwrap_or(ptr::null_mut());
         let what = |s: &str| -> ! {
             panic!(
                 "GoAlloc: dealloc of {p:p} with size {} align {}: {s}",
@@ -546,18 +554,28 @@ impl GoAlloc {
             Route::Zero => {}
             Route::Large => {
                 if s.state != SpanState::Large || s.base() != addr {
-                    what("not a live large object of this GoAlloc (double free or foreign pointer)");
+                    what(
+                        "not a live large object of this GoAlloc (double free or foreign pointer)",
+                    );
                 }
             }
             Route::Tiny | Route::Small(_) => {
-                let want = if let Route::Small(c) = r { c } else { TINY_CLASS };
+                let want = if let Route::Small(c) = r {
+                    c
+                } else {
+                    TINY_CLASS
+                };
                 if s.state != SpanState::Small {
                     what("no live object here (double free or foreign pointer)");
                 }
                 if s.class as usize != want {
                     what("the pointer lies in a span of another size class (wrong layout or foreign pointer)");
                 }
-                let obj = if want == TINY_CLASS { addr & !(TINY_BLOCK - 1) } else { addr };
+                let obj = if want == TINY_CLASS {
+                    addr & !(TINY_BLOCK - 1)
+                } else {
+                    addr
+                };
                 let Some(idx) = s.slot_of(obj) else {
                     what("not the start of an object (interior or foreign pointer)");
                 };
@@ -598,7 +616,9 @@ pub(crate) fn debug_mark(heap: &Heap, addr: usize, on: bool) {
     let s = heap.map.get(addr);
     // SAFETY: addr was just handed out (or is being freed internally) from a live span.
     let s = unsafe { &*s };
-    let idx = s.slot_of(addr).expect("GoAlloc internal error: slot outside its span");
+    let idx = s
+        .slot_of(addr)
+        .expect("GoAlloc internal error: slot outside its span");
     let bit = 1u64 << (idx % 64);
     let prev = if on {
         s.live[idx / 64].fetch_or(bit, Ordering::AcqRel)

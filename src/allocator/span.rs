@@ -291,7 +291,10 @@ mod tests {
         assert_eq!(t[1].batch, 32);
         // One counter byte per tiny block fits in the header.
         assert!(t[TINY_CLASS].nelems as usize <= TINY_HEADER);
-        assert_eq!(t[TINY_CLASS].first + t[TINY_CLASS].nelems as usize * 16, PAGE_SIZE);
+        assert_eq!(
+            t[TINY_CLASS].first + t[TINY_CLASS].nelems as usize * 16,
+            PAGE_SIZE
+        );
     }
 
     #[test]

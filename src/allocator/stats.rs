@@ -222,7 +222,9 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     let mut s = Stats::default();
     let (mut requested, mut requested_freed, mut refills) = (0u64, 0u64, 0u64);
     let mut cache_mallocs = 0u64;
-    let add = |by: &mut [ClassStats; NUM_CLASSES], m: &[AtomicU64; NUM_CLASSES], f: &[AtomicU64; NUM_CLASSES]| {
+    let add = |by: &mut [ClassStats; NUM_CLASSES],
+               m: &[AtomicU64; NUM_CLASSES],
+               f: &[AtomicU64; NUM_CLASSES]| {
         for c in 1..NUM_CLASSES {
             by[c].mallocs += m[c].load(Relaxed);
             by[c].frees += f[c].load(Relaxed);
@@ -268,7 +270,9 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     s.heap_released = p.released_bytes() as u64;
     s.heap_resident = s.heap_reserved - s.heap_released;
     s.metadata_bytes = p.meta_bytes as u64
-        + s.thread_caches * core::mem::size_of::<super::thread_cache::ThreadCache>().next_multiple_of(4096) as u64;
+        + s.thread_caches
+            * core::mem::size_of::<super::thread_cache::ThreadCache>().next_multiple_of(4096)
+                as u64;
     s.page_heap_spans = p.span_allocs;
     s.os_reservations = p.os_reservations;
     s.scavenger_runs = p.scavenges;
@@ -276,14 +280,21 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     s.scavenge_threshold = p.scavenge_threshold as u64;
     s.zeroing_skipped = l.zeroing_skipped;
     drop(p);
-    let small_m: u64 = s.by_size[1..NUM_SIZE_CLASSES].iter().map(|c| c.mallocs).sum();
+    let small_m: u64 = s.by_size[1..NUM_SIZE_CLASSES]
+        .iter()
+        .map(|c| c.mallocs)
+        .sum();
     let small_f: u64 = s.by_size[1..NUM_SIZE_CLASSES].iter().map(|c| c.frees).sum();
     s.mallocs = small_m + s.tiny_allocs + l.allocs;
     s.frees = small_f + s.tiny_frees + l.frees;
     s.live_objects = s.mallocs.saturating_sub(s.frees);
-    s.bytes_requested = (requested + l.requested).saturating_sub(requested_freed + l.requested_freed);
+    s.bytes_requested =
+        (requested + l.requested).saturating_sub(requested_freed + l.requested_freed);
     s.total_bytes_requested = requested + l.requested;
-    let handed: u64 = s.by_size[1..].iter().map(|c| c.live() * c.size as u64).sum();
+    let handed: u64 = s.by_size[1..]
+        .iter()
+        .map(|c| c.live() * c.size as u64)
+        .sum();
     s.bytes_handed_out = handed + l.bytes.saturating_sub(l.bytes_freed);
     s
 }
@@ -294,9 +305,21 @@ fn mib(b: u64) -> f64 {
 
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "objects      mallocs {}  frees {}  live {}", self.mallocs, self.frees, self.live_objects)?;
-        writeln!(f, "             tiny {} / {}  large {} / {}  (allocs / frees)", self.tiny_allocs, self.tiny_frees, self.large_allocs, self.large_frees)?;
-        writeln!(f, "live bytes   requested {}  handed out {}  (total requested ever {})", self.bytes_requested, self.bytes_handed_out, self.total_bytes_requested)?;
+        writeln!(
+            f,
+            "objects      mallocs {}  frees {}  live {}",
+            self.mallocs, self.frees, self.live_objects
+        )?;
+        writeln!(
+            f,
+            "             tiny {} / {}  large {} / {}  (allocs / frees)",
+            self.tiny_allocs, self.tiny_frees, self.large_allocs, self.large_frees
+        )?;
+        writeln!(
+            f,
+            "live bytes   requested {}  handed out {}  (total requested ever {})",
+            self.bytes_requested, self.bytes_handed_out, self.total_bytes_requested
+        )?;
         writeln!(
             f,
             "heap         reserved {:.1} MiB  in use {:.1} MiB  idle {:.1} MiB  released {:.1} MiB  resident {:.1} MiB",
@@ -306,7 +329,13 @@ impl fmt::Display for Stats {
             mib(self.heap_released),
             mib(self.heap_resident)
         )?;
-        writeln!(f, "metadata     {:.2} MiB  small spans {}  thread caches {}", mib(self.metadata_bytes), self.small_spans, self.thread_caches)?;
+        writeln!(
+            f,
+            "metadata     {:.2} MiB  small spans {}  thread caches {}",
+            mib(self.metadata_bytes),
+            self.small_spans,
+            self.thread_caches
+        )?;
         writeln!(
             f,
             "paths        cache hits {}  central refills {}  flushes {}  direct {}  page heap spans {}  OS arenas {}",
@@ -330,7 +359,14 @@ impl fmt::Display for Stats {
                 TINY_CLASS => "tiny".to_string(),
                 _ => c.to_string(),
             };
-            writeln!(f, "             {name:>5}  {:>5}  {:>7}  {:>5}  {:>4}", e.size, e.mallocs, e.frees, e.live())?;
+            writeln!(
+                f,
+                "             {name:>5}  {:>5}  {:>7}  {:>5}  {:>4}",
+                e.size,
+                e.mallocs,
+                e.frees,
+                e.live()
+            )?;
         }
         Ok(())
     }

@@ -34,7 +34,21 @@ fn routes_follow_size_and_alignment() {
 fn every_class_and_alignment_is_honoured_and_counted() {
     let a = GoAlloc::new();
     let mut live = Vec::new();
-    for size in [1, 7, 8, 15, 16, 24, 33, 1024, 1025, 32768, 32769, 100_000, 1 << 20] {
+    for size in [
+        1,
+        7,
+        8,
+        15,
+        16,
+        24,
+        33,
+        1024,
+        1025,
+        32768,
+        32769,
+        100_000,
+        1 << 20,
+    ] {
         for align in [1, 8, 16, 128, 4096, 8192, 1 << 16] {
             let l = lay(size, align);
             // SAFETY: non-zero layout.
@@ -60,7 +74,10 @@ fn every_class_and_alignment_is_honoured_and_counted() {
     }
     a.flush_thread_cache();
     let s = a.stats();
-    assert_eq!((s.live_objects, s.bytes_requested, s.bytes_handed_out), (0, 0, 0));
+    assert_eq!(
+        (s.live_objects, s.bytes_requested, s.bytes_handed_out),
+        (0, 0, 0)
+    );
     assert_eq!((s.small_spans, s.heap_in_use), (0, 0));
 }
 
@@ -113,7 +130,10 @@ fn realloc_stays_in_place_within_a_class_and_moves_across() {
     }
     a.flush_thread_cache();
     let s = a.stats();
-    assert_eq!((s.live_objects, s.bytes_requested, s.heap_in_use), (0, 0, 0));
+    assert_eq!(
+        (s.live_objects, s.bytes_requested, s.heap_in_use),
+        (0, 0, 0)
+    );
 }
 
 #[test]
@@ -124,11 +144,15 @@ fn alloc_zeroed_skips_memset_on_fresh_pages_but_zeroes_reused_ones() {
     // SAFETY: valid layouts; every region checked then freed once.
     unsafe {
         let p = a.alloc_zeroed(l);
-        assert!(std::slice::from_raw_parts(p, 100_000).iter().all(|&b| b == 0));
+        assert!(std::slice::from_raw_parts(p, 100_000)
+            .iter()
+            .all(|&b| b == 0));
         p.write_bytes(0xFF, 100_000);
         a.dealloc(p, l);
         let q = a.alloc_zeroed(l);
-        assert!(std::slice::from_raw_parts(q, 100_000).iter().all(|&b| b == 0));
+        assert!(std::slice::from_raw_parts(q, 100_000)
+            .iter()
+            .all(|&b| b == 0));
         a.dealloc(q, l);
         let small = lay(200, 8);
         let s = a.alloc(small);
@@ -179,7 +203,9 @@ fn two_instances_on_one_thread_keep_separate_heaps() {
     assert_eq!(a.stats().mallocs, 1);
     assert_eq!(b.stats().mallocs, 1);
     // Eviction: more instances than thread-local slots, used in turn.
-    let many: Vec<GoAlloc> = (0..thread_cache::SLOTS + 3).map(|_| GoAlloc::new()).collect();
+    let many: Vec<GoAlloc> = (0..thread_cache::SLOTS + 3)
+        .map(|_| GoAlloc::new())
+        .collect();
     for _ in 0..3 {
         for g in &many {
             // SAFETY: allocated and freed by the same instance.

@@ -39,11 +39,11 @@
 //! they keep their counters, so statistics survive thread exit.
 
 use super::central_list::Chain;
+use super::lock::SpinLock;
 use super::os;
 use super::span::{FreeObject, NUM_CLASSES, TINY_CLASS};
 use super::tiny::TinyState;
 use super::Heap;
-use super::lock::SpinLock;
 use core::cell::UnsafeCell;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
