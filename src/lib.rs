@@ -19,6 +19,7 @@
 pub mod allocator;
 pub mod analysis;
 pub mod counting;
+pub mod fragmentation;
 pub mod size_class;
 
 pub use allocator::GoAlloc;

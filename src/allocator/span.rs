@@ -1,0 +1,326 @@
+//! Spans (Go's `mspan`): runs of pages, and for small objects the slots cut
+//! from them with an intrusive free list per span.
+//!
+//! Part of the allocator described in [`crate::allocator`] (read its header first).
+//!
+//! A span is a run of 8 KiB pages. The page heap owns it while it is free
+//! (on a free list by length); a central list owns it while it holds small
+//! objects of one class; a large object owns it outright. The `Span` struct
+//! is metadata kept *outside* the span's memory (allocated from the page
+//! heap's metadata chunks, like Go's `fixalloc`), found from any address by
+//! the page map.
+//!
+//! The fact a reader gets wrong: Go's span tracks free slots with a bitmap
+//! (`allocBits`, scanned 64 at a time through `allocCache` with
+//! count-trailing-zeros) because Go frees *by sweeping*: the garbage
+//! collector flips many bits at once and the allocator then scans for zeros.
+//! Rust frees one object at a time, in any order, so we keep an *intrusive
+//! free list* per span (each free slot's first word points to the next free
+//! slot, as tcmalloc does): freeing is one store, allocating is one load, and
+//! no bitmap scan is needed. Slots never handed out are not on the list; a
+//! bump index (`bump`) hands them out in address order, so a fresh span is
+//! touched only as far as it is used. A debug build also keeps one bit per
+//! slot (`live`) to catch double frees and foreign pointers.
+
+use crate::size_class::{GO, MAX_SMALL_SIZE, NUM_SIZE_CLASSES, PAGE_SIZE};
+use core::ptr;
+#[cfg(debug_assertions)]
+use core::sync::atomic::AtomicU64;
+
+/// Index of the tiny allocator's 16-byte blocks in the per-class arrays (one
+/// past Go's last class): tiny blocks live in spans of their own.
+pub(crate) const TINY_CLASS: usize = NUM_SIZE_CLASSES;
+/// Per-class arrays: class 0 (unused: large objects), Go's 67 classes, tiny blocks.
+pub(crate) const NUM_CLASSES: usize = NUM_SIZE_CLASSES + 1;
+/// Bytes at the start of a tiny span that hold one live-piece counter per block.
+pub(crate) const TINY_HEADER: usize = 512;
+/// Size of a tiny block.
+pub(crate) const TINY_BLOCK: usize = 16;
+
+/// What a central list needs to know about its class.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClassInfo {
+    /// Bytes per object.
+    pub size: usize,
+    /// Pages per span.
+    pub pages: usize,
+    /// Objects per span.
+    pub nelems: u32,
+    /// Offset of the first object from the span's base.
+    pub first: usize,
+    /// Objects moved between a thread cache and the central list at once.
+    pub batch: u32,
+}
+
+/// Go's batch rule (tcmalloc's `num_objects_to_move`): about 32 KiB per
+/// batch, at least 2 and at most 32 objects.
+const fn batch_for(size: usize) -> u32 {
+    let n = 32 * 1024 / size;
+    if n < 2 {
+        2
+    } else if n > 32 {
+        32
+    } else {
+        n as u32
+    }
+}
+
+/// The per-class table, built from [`GO`] at start-up.
+pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
+    let mut t = [ClassInfo {
+        size: 0,
+        pages: 0,
+        nelems: 0,
+        first: 0,
+        batch: 0,
+    }; NUM_CLASSES];
+    for (c, info) in t.iter_mut().enumerate().take(NUM_SIZE_CLASSES).skip(1) {
+        let size = GO.size(c as u8);
+        let pages = GO.pages(c as u8);
+        *info = ClassInfo {
+            size,
+            pages,
+            nelems: (pages * PAGE_SIZE / size) as u32,
+            first: 0,
+            batch: batch_for(size),
+        };
+    }
+    t[TINY_CLASS] = ClassInfo {
+        size: TINY_BLOCK,
+        pages: 1,
+        nelems: ((PAGE_SIZE - TINY_HEADER) / TINY_BLOCK) as u32,
+        first: TINY_HEADER,
+        batch: 32,
+    };
+    debug_assert!(t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE);
+    t
+}
+
+/// Who owns a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SpanState {
+    /// Metadata not describing any pages (in the metadata pool).
+    Unused = 0,
+    /// On the page heap's free lists.
+    Free,
+    /// Cut into small objects, owned by a central list.
+    Small,
+    /// One large object.
+    Large,
+}
+
+/// A free slot: its first word links to the next free slot.
+#[repr(C)]
+pub(crate) struct FreeObject {
+    pub next: *mut FreeObject,
+}
+
+/// Metadata of one run of pages.
+#[repr(C)]
+pub(crate) struct Span {
+    // Page heap fields (under the page heap's lock).
+    /// First page number (address >> 13).
+    pub page: usize,
+    /// Pages in the run.
+    pub npages: usize,
+    pub state: SpanState,
+    /// Free span whose pages were given back to the OS (`madvise`).
+    pub released: bool,
+    /// The pages are known to read as zero (fresh from the OS or released).
+    pub zeroed: bool,
+    /// Links on the one list the span is on (page heap free list or central partial list).
+    pub prev: *mut Span,
+    pub next: *mut Span,
+    // Small-object fields (under the class's central lock).
+    pub class: u8,
+    pub on_partial: bool,
+    /// Objects out of the span (in thread caches or in use).
+    pub allocated: u32,
+    /// Slots never handed out start at this index.
+    pub bump: u32,
+    pub nelems: u32,
+    pub size: usize,
+    /// Address of slot 0.
+    pub first: usize,
+    pub free: *mut FreeObject,
+    /// Debug builds: one bit per slot, set while the slot is in the user's hands.
+    #[cfg(debug_assertions)]
+    pub live: [AtomicU64; 16],
+}
+
+impl Span {
+    /// Base address of the run.
+    #[inline]
+    pub fn base(&self) -> usize {
+        self.page * PAGE_SIZE
+    }
+
+    /// Bytes in the run.
+    #[inline]
+    pub fn bytes(&self) -> usize {
+        self.npages * PAGE_SIZE
+    }
+
+    /// Makes this in-use span hold objects of `class`.
+    pub fn init_small(&mut self, class: usize, info: &ClassInfo) {
+        self.state = SpanState::Small;
+        self.class = class as u8;
+        self.on_partial = false;
+        self.allocated = 0;
+        self.bump = 0;
+        self.nelems = info.nelems;
+        self.size = info.size;
+        self.first = self.base() + info.first;
+        self.free = ptr::null_mut();
+        #[cfg(debug_assertions)]
+        for w in &self.live {
+            w.store(0, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Takes one free slot: the free list first, then never-used slots.
+    #[inline]
+    pub fn pop(&mut self) -> *mut FreeObject {
+        let obj = if !self.free.is_null() {
+            let o = self.free;
+            // SAFETY: every object on the span's free list is a free slot of
+            // this span whose first word holds the next link.
+            self.free = unsafe { (*o).next };
+            o
+        } else if self.bump < self.nelems {
+            let o = (self.first + self.bump as usize * self.size) as *mut FreeObject;
+            self.bump += 1;
+            o
+        } else {
+            return ptr::null_mut();
+        };
+        self.allocated += 1;
+        obj
+    }
+
+    /// Puts a slot back.
+    ///
+    /// # Safety
+    /// `obj` is a slot of this span that was popped and is no longer used.
+    #[inline]
+    pub unsafe fn push(&mut self, obj: *mut FreeObject) {
+        // SAFETY: the caller gives us the slot; its first word is ours to write.
+        unsafe { (*obj).next = self.free };
+        self.free = obj;
+        self.allocated -= 1;
+    }
+
+    /// No free slot left.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.free.is_null() && self.bump == self.nelems
+    }
+
+    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start.
+    pub fn slot_of(&self, addr: usize) -> Option<usize> {
+        if self.state != SpanState::Small || addr < self.first {
+            return None;
+        }
+        let off = addr - self.first;
+        let idx = if self.class as usize == TINY_CLASS {
+            off / TINY_BLOCK
+        } else {
+            GO.object_index(self.class, off)
+        };
+        (idx < self.nelems as usize && idx * self.size == off).then_some(idx)
+    }
+}
+
+/// A doubly linked list of spans through their `prev`/`next` fields.
+/// All-zero is the empty list.
+pub(crate) struct SpanList {
+    pub head: *mut Span,
+}
+
+impl SpanList {
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// # Safety
+    /// `s` is valid and on no list.
+    pub unsafe fn push(&mut self, s: *mut Span) {
+        // SAFETY: s and the current head are valid spans we own under the lock.
+        unsafe {
+            (*s).prev = ptr::null_mut();
+            (*s).next = self.head;
+            if !self.head.is_null() {
+                (*self.head).prev = s;
+            }
+        }
+        self.head = s;
+    }
+
+    /// # Safety
+    /// `s` is valid and on this list.
+    pub unsafe fn remove(&mut self, s: *mut Span) {
+        // SAFETY: s is on this list, so its neighbours are valid spans on it.
+        unsafe {
+            let (p, n) = ((*s).prev, (*s).next);
+            if p.is_null() {
+                self.head = n;
+            } else {
+                (*p).next = n;
+            }
+            if !n.is_null() {
+                (*n).prev = p;
+            }
+            (*s).prev = ptr::null_mut();
+            (*s).next = ptr::null_mut();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_table_matches_go_and_tiny_fits_its_header() {
+        let t = class_infos();
+        assert_eq!(t[1].size, 8);
+        assert_eq!(t[1].nelems, 1024);
+        assert_eq!(t[67].size, 32768);
+        assert_eq!(t[67].batch, 2);
+        assert_eq!(t[1].batch, 32);
+        // One counter byte per tiny block fits in the header.
+        assert!(t[TINY_CLASS].nelems as usize <= TINY_HEADER);
+        assert_eq!(
+            t[TINY_CLASS].first + t[TINY_CLASS].nelems as usize * 16,
+            PAGE_SIZE
+        );
+    }
+
+    #[test]
+    fn span_pops_in_address_order_then_reuses_freed_slots() {
+        let mut mem = vec![0u64; PAGE_SIZE / 8 * 2];
+        let base = (mem.as_mut_ptr() as usize + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+        // SAFETY: an all-zero Span is a valid value (null pointers, zero counts).
+        let mut s: Span = unsafe { core::mem::zeroed() };
+        s.page = base / PAGE_SIZE;
+        s.npages = 1;
+        let info = class_infos()[GO.class_of(1024) as usize];
+        s.init_small(GO.class_of(1024) as usize, &info);
+        let a = s.pop();
+        let b = s.pop();
+        assert_eq!(a as usize, base);
+        assert_eq!(b as usize, base + 1024);
+        assert_eq!(s.slot_of(b as usize), Some(1));
+        assert_eq!(s.slot_of(b as usize + 8), None);
+        // SAFETY: a was popped from s and is not used.
+        unsafe { s.push(a) };
+        assert_eq!(s.pop(), a);
+        for _ in 2..8 {
+            assert!(!s.pop().is_null());
+        }
+        assert!(s.is_full());
+        assert!(s.pop().is_null());
+        assert_eq!(s.allocated, 8);
+    }
+}

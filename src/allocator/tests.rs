@@ -1,0 +1,270 @@
+//! Unit tests of `GoAlloc` as a whole (each component file has its own).
+
+use super::*;
+use std::alloc::{GlobalAlloc, Layout};
+
+fn lay(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+#[test]
+fn routes_follow_size_and_alignment() {
+    assert_eq!(route(0, 1), Route::Zero);
+    assert_eq!(route(8, 8), Route::Tiny);
+    assert_eq!(route(15, 1), Route::Tiny);
+    assert_eq!(route(8, 16), Route::Small(2));
+    assert_eq!(route(16, 8), Route::Small(2));
+    assert_eq!(route(33, 8), Route::Small(GO.class_of(48) as usize));
+    // 48 is not a multiple of 32: the next class that is (64) serves it.
+    assert_eq!(route(33, 32), Route::Small(GO.class_of(64) as usize));
+    assert_eq!(route(100, 4096), Route::Small(GO.class_of(4096) as usize));
+    assert_eq!(route(100, 16384), Route::Large);
+    assert_eq!(route(32768, 8), Route::Small(67));
+    assert_eq!(route(32769, 8), Route::Large);
+    for size in 1..=MAX_SMALL_SIZE {
+        for align in [1, 8, 16, 64, 512, 4096, 8192] {
+            if let Route::Small(c) = route(size, align) {
+                assert!(GO.size(c as u8) >= size && GO.size(c as u8) % align == 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_class_and_alignment_is_honoured_and_counted() {
+    let a = GoAlloc::new();
+    let mut live = Vec::new();
+    for size in [
+        1,
+        7,
+        8,
+        15,
+        16,
+        24,
+        33,
+        1024,
+        1025,
+        32768,
+        32769,
+        100_000,
+        1 << 20,
+    ] {
+        for align in [1, 8, 16, 128, 4096, 8192, 1 << 16] {
+            let l = lay(size, align);
+            // SAFETY: non-zero layout.
+            let p = unsafe { a.alloc(l) };
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0, "size {size} align {align}");
+            // SAFETY: p has `size` bytes.
+            unsafe { p.write_bytes(0xA5, size) };
+            live.push((p, l));
+        }
+    }
+    let s = a.stats();
+    assert_eq!(s.live_objects as usize, live.len());
+    let req: usize = live.iter().map(|(_, l)| l.size()).sum();
+    assert_eq!(s.bytes_requested as usize, req);
+    assert!(s.bytes_handed_out as usize >= req);
+    for (p, l) in live {
+        // SAFETY: allocated above with l, freed once.
+        unsafe {
+            assert_eq!(*p.add(l.size() - 1), 0xA5);
+            a.dealloc(p, l);
+        }
+    }
+    a.flush_thread_cache();
+    let s = a.stats();
+    assert_eq!(
+        (s.live_objects, s.bytes_requested, s.bytes_handed_out),
+        (0, 0, 0)
+    );
+    assert_eq!((s.small_spans, s.heap_in_use), (0, 0));
+}
+
+#[test]
+fn tiny_pieces_share_a_block_and_the_block_is_reused_when_all_die() {
+    let a = GoAlloc::new();
+    let l4 = lay(4, 4);
+    // SAFETY: non-zero layouts; each pointer freed once with its layout.
+    unsafe {
+        let p = a.alloc(l4);
+        let q = a.alloc(l4);
+        let r = a.alloc(lay(8, 8));
+        assert_eq!(q as usize, p as usize + 4);
+        assert_eq!(r as usize, p as usize + 8);
+        let s = a.alloc(l4); // does not fit: a new block
+        assert_eq!(s as usize, p as usize + 16);
+        assert_eq!(a.stats().by_size[TINY_CLASS].live(), 2);
+        a.dealloc(p, l4);
+        a.dealloc(q, l4);
+        a.dealloc(r, lay(8, 8));
+        // The first block is retired and all its pieces dead: freed.
+        assert_eq!(a.stats().by_size[TINY_CLASS].live(), 1);
+        a.dealloc(s, l4);
+        a.flush_thread_cache();
+        let st = a.stats();
+        assert_eq!((st.tiny_allocs, st.tiny_frees, st.live_objects), (4, 4, 0));
+        assert_eq!(st.by_size[TINY_CLASS].live(), 0);
+        assert_eq!(st.small_spans, 0);
+    }
+}
+
+#[test]
+fn realloc_stays_in_place_within_a_class_and_moves_across() {
+    let a = GoAlloc::new();
+    // SAFETY: valid layouts and pointers, each freed once.
+    unsafe {
+        let l = lay(40, 8);
+        let p = a.alloc(l);
+        p.write_bytes(7, 40);
+        let q = a.realloc(p, l, 48);
+        assert_eq!(p, q);
+        let r = a.realloc(q, lay(48, 8), 1000);
+        assert_ne!(q, r);
+        assert_eq!(*r.add(39), 7);
+        let big = a.realloc(r, lay(1000, 8), 70_000);
+        assert_eq!(*big.add(39), 7);
+        let same = a.realloc(big, lay(70_000, 8), 72_000);
+        assert_eq!(big, same);
+        a.dealloc(same, lay(72_000, 8));
+    }
+    a.flush_thread_cache();
+    let s = a.stats();
+    assert_eq!(
+        (s.live_objects, s.bytes_requested, s.heap_in_use),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn alloc_zeroed_skips_memset_on_fresh_pages_but_zeroes_reused_ones() {
+    let a = GoAlloc::new();
+    a.set_scavenge_threshold(usize::MAX);
+    let l = lay(100_000, 8);
+    // SAFETY: valid layouts; every region checked then freed once.
+    unsafe {
+        let p = a.alloc_zeroed(l);
+        assert!(std::slice::from_raw_parts(p, 100_000)
+            .iter()
+            .all(|&b| b == 0));
+        p.write_bytes(0xFF, 100_000);
+        a.dealloc(p, l);
+        let q = a.alloc_zeroed(l);
+        assert!(std::slice::from_raw_parts(q, 100_000)
+            .iter()
+            .all(|&b| b == 0));
+        a.dealloc(q, l);
+        let small = lay(200, 8);
+        let s = a.alloc(small);
+        s.write_bytes(0xFF, 200);
+        a.dealloc(s, small);
+        let z = a.alloc_zeroed(small);
+        assert!(std::slice::from_raw_parts(z, 200).iter().all(|&b| b == 0));
+        a.dealloc(z, small);
+    }
+    assert_eq!(a.stats().zeroing_skipped, 1);
+}
+
+#[test]
+fn impossible_requests_return_null() {
+    let a = GoAlloc::new();
+    // SAFETY: non-zero layouts; the allocator must refuse them without UB.
+    unsafe {
+        assert!(a.alloc(lay(isize::MAX as usize - 8192, 8)).is_null());
+        assert!(a.alloc(lay(1 << 47, 1 << 20)).is_null());
+        assert!(a.alloc_zeroed(lay(1 << 50, 8)).is_null());
+    }
+}
+
+#[test]
+fn zero_size_requests_are_dangling_and_free_is_a_no_op() {
+    let a = GoAlloc::new();
+    // SAFETY: GlobalAlloc forbids zero sizes; the internal API treats them sanely.
+    unsafe {
+        let p = a.alloc(lay(0, 64));
+        assert_eq!(p as usize, 64);
+        a.dealloc(p, lay(0, 64));
+    }
+    assert_eq!(a.stats().mallocs, 0);
+}
+
+#[test]
+fn two_instances_on_one_thread_keep_separate_heaps() {
+    let a = GoAlloc::new();
+    let b = GoAlloc::new();
+    let l = lay(64, 8);
+    // SAFETY: each pointer freed once by the instance that made it.
+    unsafe {
+        let p = a.alloc(l);
+        let q = b.alloc(l);
+        a.dealloc(p, l);
+        b.dealloc(q, l);
+    }
+    assert_eq!(a.stats().mallocs, 1);
+    assert_eq!(b.stats().mallocs, 1);
+    // Eviction: more instances than thread-local slots, used in turn.
+    let many: Vec<GoAlloc> = (0..thread_cache::SLOTS + 3)
+        .map(|_| GoAlloc::new())
+        .collect();
+    for _ in 0..3 {
+        for g in &many {
+            // SAFETY: allocated and freed by the same instance.
+            unsafe { g.dealloc(g.alloc(l), l) };
+        }
+    }
+    for g in &many {
+        g.flush_thread_cache();
+        let s = g.stats();
+        assert_eq!((s.mallocs, s.frees, s.small_spans), (3, 3, 0));
+    }
+}
+
+#[test]
+fn cross_thread_frees_and_thread_exit_flush_everything() {
+    static A: GoAlloc = GoAlloc::new();
+    let l = lay(256, 8);
+    let ptrs: Vec<usize> = (0..1000)
+        // SAFETY: non-zero layout.
+        .map(|_| unsafe { A.alloc(l) } as usize)
+        .collect();
+    std::thread::spawn(move || {
+        for p in ptrs {
+            // SAFETY: allocated above with l, freed once, on another thread.
+            unsafe { A.dealloc(p as *mut u8, l) };
+        }
+    })
+    .join()
+    .unwrap();
+    A.flush_thread_cache();
+    let s = A.stats();
+    assert_eq!((s.mallocs, s.frees, s.small_spans), (1000, 1000, 0));
+    assert!(s.central_flushes > 0);
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "double free")]
+fn double_free_panics_in_debug_builds() {
+    let a = GoAlloc::new();
+    let l = lay(64, 8);
+    // SAFETY: deliberately wrong (double free), to see the debug check fire.
+    unsafe {
+        let p = a.alloc(l);
+        a.dealloc(p, l);
+        a.dealloc(p, l);
+    }
+}
+
+#[cfg(debug_assertions)]
+#[test]
+#[should_panic(expected = "foreign pointer")]
+fn foreign_pointer_panics_in_debug_builds() {
+    let a = GoAlloc::new();
+    let l = lay(64, 8);
+    let mut x = [0u8; 64];
+    // SAFETY: deliberately wrong (not ours), to see the debug check fire.
+    unsafe {
+        a.dealloc(a.alloc(l), l);
+        a.dealloc(x.as_mut_ptr(), l);
+    }
+}

@@ -1,0 +1,387 @@
+//! Thread caches (Go's `mcache`): per thread and per allocator instance, one
+//! free list per size class, used without locks or atomic read-modify-writes.
+//!
+//! Part of the allocator described in [`crate::allocator`] (read its header first).
+//!
+//! Go gives each P (a scheduler slot, at most GOMAXPROCS) an mcache, and a
+//! goroutine uses the mcache of the P it runs on. Rust has no Ps, so the
+//! cache belongs to the OS thread. A [`ThreadCache`] holds, per class, a
+//! singly linked list of free objects (linked through their first word), its
+//! length and its limit. An allocation pops, a free pushes; when a list is
+//! empty it takes a batch from the class's central list ("refill"), when it
+//! grows past its limit (two batches) it gives one batch back ("flush").
+//!
+//! **Several allocators in one process.** The thread-local part is a small
+//! array of slots, each `(instance key, cache pointer)`. Every `GoAlloc`
+//! instance gets a key (its heap's address with a slot number in the low
+//! bits), so the fast path is one thread-local load and one compare. Two
+//! instances whose slot numbers collide on one thread evict each other's
+//! cache (the evicted cache is flushed to its own heap first): correct, only
+//! slower, and it needs more than [`SLOTS`] live instances to happen.
+//!
+//! **Thread exit.** The first cache a thread takes registers a
+//! `pthread_key_create` destructor (one key for the process; glibc keeps the
+//! first keys in static storage, so neither creating nor setting it calls
+//! malloc). At thread exit it flushes every cache of the thread to its
+//! central lists, parks the cache struct on its heap's idle list for the next
+//! thread, and marks the thread dead: any allocation after that (from a later
+//! destructor) takes the direct path, which goes to the central list under
+//! its lock without a cache. Rust's own `thread_local!` destructors run
+//! before pthread key destructors in glibc, so most late frees still use the
+//! cache and are flushed with it.
+//!
+//! **Frees from another thread.** The object simply goes into the freeing
+//! thread's cache for its class (as in tcmalloc); when that cache flushes,
+//! each object finds its own span through the page map.
+//!
+//! The fact a reader gets wrong: the cache *structs* are never freed. They
+//! are memory from the OS owned by their heap, reused by later threads, and
+//! they keep their counters, so statistics survive thread exit.
+
+use super::central_list::Chain;
+use super::lock::SpinLock;
+use super::os;
+use super::span::{FreeObject, NUM_CLASSES, TINY_CLASS};
+use super::tiny::TinyState;
+use super::Heap;
+use core::cell::UnsafeCell;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
+
+/// Thread-local cache slots; instances beyond this share slots by eviction.
+pub(crate) const SLOTS: usize = 8;
+/// Key of an empty slot (no heap has it).
+const NO_KEY: usize = usize::MAX;
+
+/// One size class's free objects in a thread cache.
+#[repr(C)]
+pub(crate) struct FreeList {
+    pub head: *mut FreeObject,
+    pub len: u32,
+    /// Flush a batch when `len` goes above this.
+    pub max: u32,
+}
+
+/// Event counters. The owning thread updates them with a plain load and
+/// store (no read-modify-write); readers on other threads see a recent value.
+pub(crate) struct Counters {
+    pub mallocs: [AtomicU64; NUM_CLASSES],
+    pub frees: [AtomicU64; NUM_CLASSES],
+    /// Bytes requested by allocations (and by the new size of in-place reallocs).
+    pub requested: AtomicU64,
+    /// Bytes requested by the objects freed (and the old size of in-place reallocs).
+    pub requested_freed: AtomicU64,
+    pub tiny_allocs: AtomicU64,
+    pub tiny_frees: AtomicU64,
+    pub refills: AtomicU64,
+    pub flushes: AtomicU64,
+}
+
+/// Adds `n` to a counter only this thread writes.
+#[inline(always)]
+pub(crate) fn bump(c: &AtomicU64, n: u64) {
+    c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+/// One thread's cache for one heap. All-zero is valid apart from `heap` and `max`.
+#[repr(C, align(64))]
+pub(crate) struct ThreadCache {
+    pub lists: [FreeList; NUM_CLASSES],
+    pub tiny: TinyState,
+    pub counters: Counters,
+    pub heap: *const Heap,
+    /// Next cache on the heap's list of every cache (for statistics).
+    pub next_all: AtomicPtr<ThreadCache>,
+    /// Next cache on the heap's idle list.
+    next_idle: *mut ThreadCache,
+}
+
+/// A heap's thread caches: every one ever made, and those no thread uses.
+pub(crate) struct CacheRegistry {
+    pub all: AtomicPtr<ThreadCache>,
+    idle: SpinLock<IdleList>,
+}
+
+struct IdleList(*mut ThreadCache);
+// SAFETY: the pointer is a cache struct owned by the heap, used under the lock.
+unsafe impl Send for IdleList {}
+
+impl CacheRegistry {
+    /// A cache for the calling thread: an idle one or a new one; null if the OS refuses.
+    fn take(&self, heap: &Heap) -> *mut ThreadCache {
+        {
+            let mut idle = self.idle.lock();
+            let c = idle.0;
+            if !c.is_null() {
+                // SAFETY: caches on the idle list are valid and unused.
+                idle.0 = unsafe { (*c).next_idle };
+                return c;
+            }
+        }
+        let bytes = core::mem::size_of::<ThreadCache>().next_multiple_of(4096);
+        let c = os::reserve(bytes) as *mut ThreadCache;
+        if c.is_null() {
+            return c;
+        }
+        // SAFETY: c is fresh zeroed memory (a valid ThreadCache apart from the
+        // fields set here), not yet visible to anyone else.
+        unsafe {
+            (*c).heap = heap;
+            for (class, list) in (*c).lists.iter_mut().enumerate() {
+                list.max = 2 * heap.info[class].batch;
+            }
+            let mut head = self.all.load(Acquire);
+            loop {
+                (*c).next_all.store(head, Relaxed);
+                match self.all.compare_exchange_weak(head, c, AcqRel, Acquire) {
+                    Ok(_) => break,
+                    Err(h) => head = h,
+                }
+            }
+        }
+        c
+    }
+
+    /// Parks an empty cache for reuse.
+    fn put(&self, c: *mut ThreadCache) {
+        let mut idle = self.idle.lock();
+        // SAFETY: c is a valid cache no thread uses any more.
+        unsafe { (*c).next_idle = idle.0 };
+        idle.0 = c;
+    }
+}
+
+/// Takes `batch` objects for `class` from the central list; hands the first
+/// to the caller and keeps the rest. Null if the OS refused memory.
+#[cold]
+#[inline(never)]
+pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
+    // SAFETY: a cache's heap outlives it (heaps are never freed).
+    let heap = unsafe { &*cache.heap };
+    let info = &heap.info[class];
+    let chain = heap.central[class]
+        .lock()
+        .refill(class, info, &heap.map, &heap.pages, info.batch);
+    if chain.len == 0 {
+        return ptr::null_mut();
+    }
+    let list = &mut cache.lists[class];
+    // SAFETY: the chain's objects are free slots handed to this cache.
+    unsafe {
+        (*chain.tail).next = list.head;
+        list.head = (*chain.head).next;
+    }
+    list.len += chain.len - 1;
+    bump(&cache.counters.refills, 1);
+    chain.head.cast()
+}
+
+/// Gives one batch of `class` back to the central list (the list is over its limit).
+#[cold]
+#[inline(never)]
+pub(crate) fn flush_batch(cache: &mut ThreadCache, class: usize) {
+    // SAFETY: a cache's heap outlives it.
+    let heap = unsafe { &*cache.heap };
+    let n = heap.info[class].batch.min(cache.lists[class].len);
+    flush_n(cache, class, n);
+}
+
+/// Gives `n` objects of `class` (from the head of the list) back.
+fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
+    if n == 0 {
+        return;
+    }
+    // SAFETY: a cache's heap outlives it.
+    let heap = unsafe { &*cache.heap };
+    let list = &mut cache.lists[class];
+    let head = list.head;
+    let mut tail = head;
+    // SAFETY: the list holds `len >= n` linked free objects.
+    unsafe {
+        for _ in 1..n {
+            tail = (*tail).next;
+        }
+        list.head = (*tail).next;
+    }
+    list.len -= n;
+    bump(&cache.counters.flushes, 1);
+    // SAFETY: the objects are free slots of this heap's spans of `class`.
+    unsafe {
+        heap.central[class]
+            .lock()
+            .release(head, n, &heap.map, &heap.pages)
+    };
+}
+
+/// Empties every list of the cache (and retires its tiny block).
+pub(crate) fn flush_all(cache: &mut ThreadCache) {
+    super::tiny::retire(cache);
+    for class in 1..NUM_CLASSES {
+        let n = cache.lists[class].len;
+        flush_n(cache, class, n);
+    }
+    debug_assert!(cache.lists[TINY_CLASS].head.is_null());
+}
+
+/// Gives a chain straight to the central list (the direct path, no cache).
+pub(crate) fn release_direct(heap: &Heap, class: usize, obj: *mut FreeObject) {
+    // SAFETY: obj is a free slot of this heap's spans of `class`.
+    unsafe {
+        (*obj).next = ptr::null_mut();
+        heap.central[class]
+            .lock()
+            .release(obj, 1, &heap.map, &heap.pages)
+    };
+}
+
+/// Takes one object straight from the central list (the direct path).
+pub(crate) fn alloc_direct(heap: &Heap, class: usize) -> *mut u8 {
+    let info = &heap.info[class];
+    let chain: Chain = heap.central[class]
+        .lock()
+        .refill(class, info, &heap.map, &heap.pages, 1);
+    chain.head.cast()
+}
+
+struct Slot {
+    key: usize,
+    cache: *mut ThreadCache,
+}
+
+const FRESH: u8 = 0;
+const LIVE: u8 = 1;
+const DEAD: u8 = 2;
+
+struct Tls {
+    slots: [Slot; SLOTS],
+    state: u8,
+}
+
+thread_local! {
+    static TLS: UnsafeCell<Tls> = const {
+        UnsafeCell::new(Tls {
+            slots: [const { Slot { key: NO_KEY, cache: ptr::null_mut() } }; SLOTS],
+            state: FRESH,
+        })
+    };
+}
+
+/// The calling thread's cache for the instance with `key`, or null (then
+/// the caller takes [`cache_slow`]). One thread-local load and one compare.
+#[inline(always)]
+pub(crate) fn lookup(key: usize) -> *mut ThreadCache {
+    TLS.try_with(|t| {
+        // SAFETY: the thread-local is only touched by this thread, and no
+        // reference to it outlives this closure.
+        let s = unsafe { &(*t.get()).slots[key & (SLOTS - 1)] };
+        if s.key == key {
+            s.cache
+        } else {
+            ptr::null_mut()
+        }
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+/// Finds or makes the calling thread's cache for `heap`; null on a dying
+/// thread or if the OS refuses memory (the caller then takes the direct path).
+#[cold]
+#[inline(never)]
+pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
+    TLS.try_with(|t| {
+        // SAFETY: only this thread touches its thread-local, and nothing
+        // called below re-enters this function on the same thread (the
+        // allocator never allocates through itself).
+        let tls = unsafe { &mut *t.get() };
+        if tls.state == DEAD {
+            return ptr::null_mut();
+        }
+        if tls.state == FRESH {
+            if !register_thread_exit() {
+                return ptr::null_mut();
+            }
+            tls.state = LIVE;
+        }
+        let slot = &mut tls.slots[key & (SLOTS - 1)];
+        if slot.key == key {
+            return slot.cache;
+        }
+        if !slot.cache.is_null() {
+            evict(slot);
+        }
+        let c = heap.caches.take(heap);
+        if !c.is_null() {
+            slot.key = key;
+            slot.cache = c;
+        }
+        c
+    })
+    .unwrap_or(ptr::null_mut())
+}
+
+/// Flushes the cache in `slot` to its own heap and parks it.
+fn evict(slot: &mut Slot) {
+    let c = slot.cache;
+    slot.key = NO_KEY;
+    slot.cache = ptr::null_mut();
+    // SAFETY: the slot owned the cache; heaps are never freed.
+    unsafe {
+        flush_all(&mut *c);
+        (*(*c).heap).caches.put(c);
+    }
+}
+
+/// Flushes the calling thread's cache for the instance with `key` (if any)
+/// and parks it, so the thread holds nothing of that heap.
+pub(crate) fn flush_current(key: usize) {
+    let _ = TLS.try_with(|t| {
+        // SAFETY: only this thread touches its thread-local.
+        let tls = unsafe { &mut *t.get() };
+        let slot = &mut tls.slots[key & (SLOTS - 1)];
+        if slot.key == key && !slot.cache.is_null() {
+            evict(slot);
+        }
+    });
+}
+
+const KEY_NONE: u8 = 0;
+const KEY_BUSY: u8 = 1;
+const KEY_READY: u8 = 2;
+const KEY_FAILED: u8 = 3;
+static KEY_STATE: AtomicU8 = AtomicU8::new(KEY_NONE);
+static KEY: AtomicU64 = AtomicU64::new(0);
+
+/// Makes sure this thread's caches are flushed when it exits.
+fn register_thread_exit() -> bool {
+    loop {
+        match KEY_STATE.compare_exchange(KEY_NONE, KEY_BUSY, Acquire, Acquire) {
+            Ok(_) => {
+                let mut key: libc::pthread_key_t = 0;
+                // SAFETY: creating a key with a valid extern "C" destructor.
+                let ok = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
+                KEY.store(key as u64, Relaxed);
+                KEY_STATE.store(if ok { KEY_READY } else { KEY_FAILED }, Release);
+            }
+            Err(KEY_BUSY) => core::hint::spin_loop(),
+            Err(KEY_READY) => break,
+            Err(_) => return false,
+        }
+    }
+    let key = KEY.load(Relaxed) as libc::pthread_key_t;
+    // SAFETY: the key is valid; a non-null value makes glibc call the destructor.
+    unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) == 0 }
+}
+
+/// pthread key destructor: flush and park every cache of the exiting thread.
+extern "C" fn thread_exit(_: *mut libc::c_void) {
+    let _ = TLS.try_with(|t| {
+        // SAFETY: only this (exiting) thread touches its thread-local.
+        let tls = unsafe { &mut *t.get() };
+        for slot in tls.slots.iter_mut() {
+            if !slot.cache.is_null() {
+                evict(slot);
+            }
+        }
+        tls.state = DEAD;
+    });
+}

@@ -1,0 +1,155 @@
+//! The tiny allocator: requests under 16 bytes share 16-byte blocks, as in Go.
+//!
+//! Part of the allocator described in [`crate::allocator`] (read its header first).
+//!
+//! A thread cache keeps one current 16-byte block and an offset into it. A
+//! request of 1 to 15 bytes (alignment at most 8) is placed at the next
+//! offset aligned to its layout's alignment; if it does not fit, the block is
+//! retired and a new one started. Go does the same for pointer-free objects
+//! and never frees a block explicitly: the garbage collector frees it when
+//! none of its pieces is reachable.
+//!
+//! The fact a reader gets wrong: with explicit `dealloc` a block must know
+//! how many of its pieces are alive, and that count must not cost an atomic
+//! read-modify-write on every tiny allocation. So tiny blocks live in spans
+//! of their own (a pseudo size class after Go's 67, see `span.rs`) whose
+//! first 512 bytes hold one signed byte per block. While a block is current,
+//! the owning thread counts its pieces in the cache (`pieces`), and frees
+//! (from any thread) subtract 1 from the shared byte, driving it below zero.
+//! When the block is retired the owner adds its count in one atomic add; the
+//! thread that brings the byte to exactly zero (the owner at retirement, or
+//! the last free after it) frees the whole block. The worst case keeps a
+//! 16-byte block alive for one live byte (Go's 2x bound does not hold for
+//! long-lived pieces either). Freeing a tiny piece is an atomic subtract;
+//! allocating one is plain arithmetic.
+//!
+//! Because every request under 16 bytes (alignment at most 8) comes here,
+//! Go's 8-byte class 1 serves nothing in this allocator: Go keeps it for
+//! 8-byte objects that hold pointers, which the tiny allocator must not mix.
+//! Rust has no such distinction.
+//!
+//! Unlike Go we always replace the current block when a request does not
+//! fit (Go keeps whichever block has more room left): simpler, and with
+//! explicit frees the old block's remainder is lost only until it is freed.
+
+use super::span::{FreeObject, TINY_BLOCK, TINY_CLASS, TINY_HEADER};
+use super::thread_cache::{self, bump, ThreadCache};
+use super::Heap;
+use crate::size_class::PAGE_SIZE;
+use core::sync::atomic::{AtomicI8, Ordering};
+
+/// A thread cache's current tiny block.
+pub(crate) struct TinyState {
+    /// Address of the current block (0: none).
+    pub block: usize,
+    /// Bytes of the block used so far.
+    pub offset: usize,
+    /// Pieces carved from it not yet published to its counter.
+    pub pieces: i8,
+}
+
+/// The shared live-piece counter of the block holding `addr`.
+#[inline]
+fn counter(addr: usize) -> &'static AtomicI8 {
+    let page = addr & !(PAGE_SIZE - 1);
+    let idx = ((addr & (PAGE_SIZE - 1)) - TINY_HEADER) / TINY_BLOCK;
+    // SAFETY: addr lies in a tiny span (one page whose header holds one
+    // counter byte per block); spans are never unmapped.
+    unsafe { &*((page + idx) as *const AtomicI8) }
+}
+
+/// Starts a new block for a request of `size` bytes that did not fit the
+/// current one; returns the request's address or null.
+#[cold]
+#[inline(never)]
+pub(crate) fn refill(cache: &mut ThreadCache, size: usize) -> *mut u8 {
+    retire(cache);
+    let list = &mut cache.lists[TINY_CLASS];
+    let block = if !list.head.is_null() {
+        let b = list.head;
+        // SAFETY: objects on a cache list are free slots linked through their first word.
+        list.head = unsafe { (*b).next };
+        list.len -= 1;
+        b.cast::<u8>()
+    } else {
+        thread_cache::refill(cache, TINY_CLASS)
+    };
+    if block.is_null() {
+        return block;
+    }
+    bump(&cache.counters.mallocs[TINY_CLASS], 1);
+    #[cfg(debug_assertions)]
+    // SAFETY: a cache's heap outlives it.
+    super::debug_mark(unsafe { &*cache.heap }, block as usize, true);
+    counter(block as usize).store(0, Ordering::Relaxed);
+    cache.tiny = TinyState {
+        block: block as usize,
+        offset: size,
+        pieces: 1,
+    };
+    block
+}
+
+/// Publishes the current block's pieces and drops it; frees it if they are all dead.
+pub(crate) fn retire(cache: &mut ThreadCache) {
+    let t = &mut cache.tiny;
+    if t.block == 0 {
+        return;
+    }
+    let block = t.block;
+    let pieces = t.pieces;
+    *t = TinyState {
+        block: 0,
+        offset: 0,
+        pieces: 0,
+    };
+    if counter(block).fetch_add(pieces, Ordering::AcqRel) + pieces == 0 {
+        free_block_cached(cache, block);
+    }
+}
+
+fn free_block_cached(cache: &mut ThreadCache, block: usize) {
+    #[cfg(debug_assertions)]
+    // SAFETY: a cache's heap outlives it.
+    super::debug_mark(unsafe { &*cache.heap }, block, false);
+    bump(&cache.counters.frees[TINY_CLASS], 1);
+    let list = &mut cache.lists[TINY_CLASS];
+    let o = block as *mut FreeObject;
+    // SAFETY: every piece of the block is dead, so the block is a free slot we may link.
+    unsafe { (*o).next = list.head };
+    list.head = o;
+    list.len += 1;
+    if list.len > list.max {
+        thread_cache::flush_batch(cache, TINY_CLASS);
+    }
+}
+
+/// Frees a tiny piece; `cache` is the calling thread's cache or null (direct path).
+pub(crate) fn free(heap: &Heap, cache: *mut ThreadCache, p: *mut u8) {
+    let addr = p as usize;
+    if counter(addr).fetch_sub(1, Ordering::AcqRel) - 1 != 0 {
+        return;
+    }
+    let block = addr & !(TINY_BLOCK - 1);
+    if cache.is_null() {
+        #[cfg(debug_assertions)]
+        super::debug_mark(heap, block, false);
+        heap.direct.mallocs_frees(TINY_CLASS, false);
+        thread_cache::release_direct(heap, TINY_CLASS, block as *mut FreeObject);
+    } else {
+        // SAFETY: a non-null cache is the calling thread's own.
+        free_block_cached(unsafe { &mut *cache }, block);
+    }
+}
+
+/// Direct path (no cache): a whole block for one piece, already published.
+pub(crate) fn alloc_direct(heap: &Heap) -> *mut u8 {
+    let block = thread_cache::alloc_direct(heap, TINY_CLASS);
+    if !block.is_null() {
+        heap.direct.mallocs_frees(TINY_CLASS, true);
+        #[cfg(debug_assertions)]
+        super::debug_mark(heap, block as usize, true);
+        counter(block as usize).store(1, Ordering::Release);
+    }
+    block
+}
