@@ -493,6 +493,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
         }
     }
     write("overhead-capacities.md", caps)?;
+    super::allocator_report::fragmentation(out).map_err(failed)?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The `cookbook` subcommands. Parsing is by hand (no argument crate) to keep
 //! the tool's build small; every error names the bad value.
 
+pub mod allocator_report;
 pub mod book;
 pub mod render;
 pub mod svg;
@@ -379,7 +380,7 @@ fn usable_cmd(args: &[String]) -> Result<()> {
 fn stats(args: &[String]) -> Result<()> {
     let a = split_args(args, &[])?;
     a.no_positional("stats")?;
-    println!("{}", usable::goalloc_stats_demo());
+    print!("{}", allocator_report::stats_demo());
     Ok(())
 }
 

@@ -118,11 +118,6 @@ pub fn table(rows: &[UsableRow]) -> String {
     s
 }
 
-/// Runs a small mixed workload on a private `GoAlloc` and describes its statistics.
-pub fn goalloc_stats_demo() -> String {
-    "GoAlloc statistics: not available in this build (the allocator is a placeholder)".to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
