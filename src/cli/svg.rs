@@ -303,6 +303,7 @@ mod tests {
             &[Series {
                 name: "a<b".into(),
                 points: vec![(1.0, 2.0), (1024.0, 5.0)],
+                dashed: false,
             }],
             true,
         );
