@@ -231,15 +231,30 @@ pub fn run(args: &[String]) -> Result<()> {
         let logs = results.join("logs");
         std::fs::create_dir_all(&logs)
             .map_err(|e| failed(format!("cannot create {}: {e}", logs.display())))?;
-        let bench_started = Instant::now();
+        // Durations so far, to estimate what is left: the same bench under
+        // another allocator takes about as long; else the mean of its kind.
+        let mut took: Vec<(String, &str, Duration)> = Vec::new();
         for (i, step) in steps.iter().enumerate() {
-            let left = steps.len() - i;
-            let eta = if i == 0 {
-                "estimating".to_string()
-            } else {
-                let per = bench_started.elapsed() / i as u32;
-                format!("about {} left", fmt_dur(per * left as u32))
+            let guess = |st: &Step| -> Duration {
+                if let Some((_, _, d)) = took
+                    .iter()
+                    .find(|(b, k, _)| *b == st.bench && *k == st.kind)
+                {
+                    return *d;
+                }
+                let same: Vec<Duration> = took
+                    .iter()
+                    .filter(|(_, k, _)| *k == st.kind)
+                    .map(|t| t.2)
+                    .collect();
+                if same.is_empty() {
+                    Duration::from_secs(if st.kind == "criterion" { 25 } else { 60 })
+                } else {
+                    same.iter().sum::<Duration>() / same.len() as u32
+                }
             };
+            let left: Duration = steps[i..].iter().map(guess).sum();
+            let eta = format!("about {} left", fmt_dur(left));
             println!(
                 "[{}/{}] {} ({}, {}) ... {} elapsed, {eta}",
                 i + 1,
@@ -288,7 +303,10 @@ pub fn run(args: &[String]) -> Result<()> {
                 .stderr(log)
                 .status();
             match status {
-                Ok(s) if s.success() => println!("      done in {}", fmt_dur(t0.elapsed())),
+                Ok(s) if s.success() => {
+                    println!("      done in {}", fmt_dur(t0.elapsed()));
+                    took.push((step.bench.clone(), step.kind, t0.elapsed()));
+                }
                 Ok(s) => {
                     let msg = format!(
                         "{name} under {} failed ({s}); see {}",
