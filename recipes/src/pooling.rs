@@ -475,7 +475,8 @@ const CLASS_COUNT: usize =
 ///
 /// [`BufferPool::get`] rounds the request up to its class, so the buffer it
 /// hands out has capacity at least the request; a returned buffer joins the
-/// class its capacity fills. The pool keeps at most `max_retained_bytes` of
+/// largest class its capacity covers (buffers above [`MAX_CLASS_BYTES`] are
+/// freed). The pool keeps at most `max_retained_bytes` of
 /// capacity: beyond that, returned buffers are freed, so a burst does not pin
 /// its peak memory forever. One mutex guards all classes.
 ///
@@ -514,13 +515,13 @@ fn class_for_request(request: usize) -> Option<usize> {
     Some((rounded.trailing_zeros() - MIN_CLASS_BYTES.trailing_zeros()) as usize)
 }
 
-/// The largest class whose size `capacity` covers, if any.
+/// The largest class whose size `capacity` covers; `None` for buffers
+/// smaller than the smallest class or larger than the largest (not kept).
 fn class_for_capacity(capacity: usize) -> Option<usize> {
-    if capacity < MIN_CLASS_BYTES {
+    if !(MIN_CLASS_BYTES..=MAX_CLASS_BYTES).contains(&capacity) {
         return None;
     }
-    let class = (capacity.ilog2() - MIN_CLASS_BYTES.trailing_zeros()) as usize;
-    (class < CLASS_COUNT).then_some(class)
+    Some((capacity.ilog2() - MIN_CLASS_BYTES.trailing_zeros()) as usize)
 }
 
 fn class_bytes(class: usize) -> usize {
