@@ -1,13 +1,15 @@
 //! Criterion bench for `alloc_recipes::pooling`: a fresh `Vec` per use (the
 //! naive code) against each pool, for 64 B, 1 KiB, 64 KiB and 1 MiB buffers,
-//! on one thread and on two threads at once, and the bounded `BufferPool` on a
-//! mixed-size request stream.
+//! on one thread and on two threads at once, 64 MiB buffers on one thread,
+//! and the bounded `BufferPool` on a mixed-size request stream.
 //!
 //! The fact a reader gets wrong: every case does the same work on the buffer
 //! (fill it from the same source), so the differences are only in getting and
 //! giving back the buffer. For large buffers that includes what the allocator
-//! does with freed memory: glibc returns big blocks to the OS, so a fresh
-//! 1 MiB buffer is page-faulted in again on every use.
+//! does with freed memory. glibc returns blocks above its mmap threshold to
+//! the OS, and a fresh one is page-faulted in again on every use, but that
+//! threshold rises (up to 32 MiB) after the first such free, so a loop over
+//! 1 MiB buffers soon stops paying it; the 64 MiB group shows the cost.
 //!
 //! Two-thread cases run one batch of uses on the bench thread and one on a
 //! worker thread that lives for the whole case, started together by a barrier,
@@ -60,22 +62,55 @@ fn one_thread(c: &mut criterion::Criterion, source: &[u8]) {
         g.case("fresh Vec", label, || fresh(src));
 
         let local: LocalPool<Vec<u8>> = LocalPool::new(8);
-        g.case("LocalPool", label, || use_buffer(&mut local.pull(|| Vec::with_capacity(size)), src));
+        g.case("LocalPool", label, || {
+            use_buffer(&mut local.pull(|| Vec::with_capacity(size)), src)
+        });
 
         let mutex: MutexPool<Vec<u8>> = MutexPool::new(8);
-        g.case("Mutex<Vec> pool", label, || use_buffer(&mut mutex.pull(|| Vec::with_capacity(size)), src));
+        g.case("Mutex<Vec> pool", label, || {
+            use_buffer(&mut mutex.pull(|| Vec::with_capacity(size)), src)
+        });
 
         let crate_pool: Pool<Vec<u8>> = Pool::new(1, || Vec::with_capacity(size));
         g.case("object-pool crate", label, || {
-            use_buffer(&mut pull_reset(&crate_pool, || Vec::with_capacity(size)), src)
+            use_buffer(
+                &mut pull_reset(&crate_pool, || Vec::with_capacity(size)),
+                src,
+            )
         });
 
-        g.case("thread-local pool", label, || with_thread_buffer(size, |buf| use_buffer(buf, src)));
+        g.case("thread-local pool", label, || {
+            with_thread_buffer(size, |buf| use_buffer(buf, src))
+        });
 
         let buffers = BufferPool::new(64 << 20);
-        g.case("BufferPool", label, || use_buffer(&mut buffers.get(size), src));
+        g.case("BufferPool", label, || {
+            use_buffer(&mut buffers.get(size), src)
+        });
         g.finish();
     }
+}
+
+/// Above glibc's largest mmap threshold (32 MiB), every fresh buffer is a
+/// new mapping: `mmap`, a page fault per 4 KiB page on first write, `munmap`.
+/// Below it, glibc raises its threshold after the first free and keeps the
+/// memory, which is why the 1 MiB group shows little difference there.
+fn huge_buffers(c: &mut criterion::Criterion) {
+    const SIZE: usize = 64 << 20;
+    let label = "64 MiB";
+    let src: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    let mut g = common::group(c, BENCH, &format!("{label} buffers, one thread"));
+    g.criterion().sampling_mode(criterion::SamplingMode::Flat);
+    g.case("fresh Vec", label, || fresh(&src));
+    let local: LocalPool<Vec<u8>> = LocalPool::new(1);
+    g.case("LocalPool", label, || {
+        use_buffer(&mut local.pull(|| Vec::with_capacity(SIZE)), &src)
+    });
+    let mutex: MutexPool<Vec<u8>> = MutexPool::new(1);
+    g.case("Mutex<Vec> pool", label, || {
+        use_buffer(&mut mutex.pull(|| Vec::with_capacity(SIZE)), &src)
+    });
+    g.finish();
 }
 
 /// Runs `batch` on this thread and on one worker thread at once, per call of
@@ -117,18 +152,31 @@ fn two_threads(c: &mut criterion::Criterion, source: &[u8]) {
             x
         };
 
-        on_two_threads(&|| repeat(&|| fresh(src)), |run| g.case_threads("fresh Vec", &param, run));
+        on_two_threads(&|| repeat(&|| fresh(src)), |run| {
+            g.case_threads("fresh Vec", &param, run)
+        });
 
         let mutex: MutexPool<Vec<u8>> = MutexPool::new(8);
         let batch = || repeat(&|| use_buffer(&mut mutex.pull(|| Vec::with_capacity(size)), src));
         on_two_threads(&batch, |run| g.case_threads("Mutex<Vec> pool", &param, run));
 
         let crate_pool: Pool<Vec<u8>> = Pool::new(2, || Vec::with_capacity(size));
-        let batch = || repeat(&|| use_buffer(&mut pull_reset(&crate_pool, || Vec::with_capacity(size)), src));
-        on_two_threads(&batch, |run| g.case_threads("object-pool crate", &param, run));
+        let batch = || {
+            repeat(&|| {
+                use_buffer(
+                    &mut pull_reset(&crate_pool, || Vec::with_capacity(size)),
+                    src,
+                )
+            })
+        };
+        on_two_threads(&batch, |run| {
+            g.case_threads("object-pool crate", &param, run)
+        });
 
         let batch = || repeat(&|| with_thread_buffer(size, |buf| use_buffer(buf, src)));
-        on_two_threads(&batch, |run| g.case_threads("thread-local pool", &param, run));
+        on_two_threads(&batch, |run| {
+            g.case_threads("thread-local pool", &param, run)
+        });
 
         let buffers = BufferPool::new(64 << 20);
         let batch = || repeat(&|| use_buffer(&mut buffers.get(size), src));
@@ -168,11 +216,23 @@ fn mixed_stream(c: &mut criterion::Criterion, source: &[u8]) {
     g.case("thread-local pool", &param, || {
         stream(&|n| with_thread_buffer(n, |buf| use_buffer(buf, &source[..n])))
     });
-    for (variant, limit) in [("BufferPool, 64 MiB limit", 64 << 20), ("BufferPool, 1 MiB limit", 1 << 20)] {
+    for (variant, limit) in [
+        ("BufferPool, 64 MiB limit", 64 << 20),
+        ("BufferPool, 1 MiB limit", 1 << 20),
+    ] {
         let buffers = BufferPool::new(limit);
-        g.case(variant, &param, || stream(&|n| use_buffer(&mut buffers.get(n), &source[..n])));
+        g.case(variant, &param, || {
+            stream(&|n| use_buffer(&mut buffers.get(n), &source[..n]))
+        });
         let kib = buffers.retained_bytes() as f64 / 1024.0;
-        common::record_metric(BENCH, group, variant, &param, "retained by the pool (KiB)", kib);
+        common::record_metric(
+            BENCH,
+            group,
+            variant,
+            &param,
+            "retained by the pool (KiB)",
+            kib,
+        );
     }
     g.finish();
 }
@@ -182,6 +242,7 @@ fn main() {
     let source: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     let mut c = common::criterion();
     one_thread(&mut c, &source);
+    huge_buffers(&mut c);
     two_threads(&mut c, &source);
     mixed_stream(&mut c, &source);
     c.final_summary();
