@@ -177,12 +177,15 @@ pub fn with_class_capacity<T>(min_capacity: usize, usable: impl Fn(usize) -> usi
 ///
 /// ```
 /// use alloc_recipes::size_aligned::{go_usable_size, reserve_to_class};
-/// let mut v: Vec<u64> = Vec::new();
+/// let mut v: Vec<[u8; 40]> = Vec::new();
 /// reserve_to_class(&mut v, 5, go_usable_size);
-/// assert_eq!(v.capacity(), 6); // 40 bytes asked, 48 given
-/// v.extend([1, 2, 3, 4, 5, 6]);
+/// assert_eq!(v.capacity(), 5); // 200 bytes asked, 208 given: still 5
+/// v.extend([[0; 40]; 5]);
 /// reserve_to_class(&mut v, 1, go_usable_size);
-/// assert_eq!(v.capacity(), 12); // doubled: 96 bytes is a class already
+/// assert_eq!(v.capacity(), 10); // doubled: 400 bytes asked, 416 given
+/// v.extend([[0; 40]; 5]);
+/// reserve_to_class(&mut v, 1, go_usable_size);
+/// assert_eq!(v.capacity(), 22); // doubled: 800 bytes asked, 896 given: 22 fit
 /// ```
 pub fn reserve_to_class<T>(v: &mut Vec<T>, additional: usize, usable: impl Fn(usize) -> usize) {
     let needed = v
@@ -193,7 +196,10 @@ pub fn reserve_to_class<T>(v: &mut Vec<T>, additional: usize, usable: impl Fn(us
         return;
     }
     let doubled = v.capacity().saturating_mul(2);
-    let target = class_capacity::<T>(needed.max(doubled), usable);
+    // Vec's own smallest non-zero capacity, so this never grows more often than `push`.
+    let elem = std::mem::size_of::<T>();
+    let min_non_zero = if elem == 1 { 8 } else if elem <= 1024 { 4 } else { 1 };
+    let target = class_capacity::<T>(needed.max(doubled).max(min_non_zero), usable);
     v.reserve_exact(target - v.len());
 }
 
