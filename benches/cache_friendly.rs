@@ -10,9 +10,9 @@
 mod common;
 
 use alloc_recipes::cache_friendly::{
-    boxes_shuffled, count_in_two_threads, shuffle, split_hot_cold, sum_boxed, sum_list, total_balance_full,
-    total_balance_hot, total_mass_aos, AccountFull, ArenaTree, BoxTree, PackedCounters, PaddedCounters, Particle,
-    ParticlesSoa, SmallGraph, VecGraph,
+    boxes_shuffled, count_in_two_threads, shuffle, split_hot_cold, sum_boxed, sum_list,
+    total_balance_full, total_balance_hot, total_mass_aos, AccountFull, ArenaTree, BoxTree,
+    PackedCounters, PaddedCounters, Particle, ParticlesSoa, SmallGraph, VecGraph,
 };
 use std::collections::LinkedList;
 use std::hint::black_box;
@@ -24,7 +24,12 @@ const BENCH: &str = "cache_friendly";
 
 fn particles(n: u32) -> Vec<Particle> {
     (0..n)
-        .map(|i| Particle { position: [i as f32; 3], velocity: [1.0; 3], mass: (i % 10) as f32, id: i })
+        .map(|i| Particle {
+            position: [i as f32; 3],
+            velocity: [1.0; 3],
+            mass: (i % 10) as f32,
+            id: i,
+        })
         .collect()
 }
 
@@ -35,11 +40,19 @@ fn tree_keys(n: u64) -> Vec<u64> {
 }
 
 fn edges(nodes: u32, degree: u32) -> Vec<(u32, u32)> {
-    (0..nodes).flat_map(|n| (1..=degree).map(move |d| (n, (n.wrapping_mul(31) + d * 7919) % nodes))).collect()
+    (0..nodes)
+        .flat_map(|n| (1..=degree).map(move |d| (n, (n.wrapping_mul(31) + d * 7919) % nodes)))
+        .collect()
 }
 
 fn accounts(n: u64) -> Vec<AccountFull> {
-    (0..n).map(|i| AccountFull { id: i, balance: (i % 1000) as i64, ..AccountFull::default() }).collect()
+    (0..n)
+        .map(|i| AccountFull {
+            id: i,
+            balance: (i % 1000) as i64,
+            ..AccountFull::default()
+        })
+        .collect()
 }
 
 fn main() {
@@ -50,8 +63,12 @@ fn main() {
         let aos = particles(1_000_000);
         let soa = ParticlesSoa::from_slice(&aos);
         let mut g = common::group(&mut c, BENCH, "sum one field of 1M particles");
-        g.case("array of structs", "1M x 32 B", || total_mass_aos(black_box(&aos)));
-        g.case("struct of arrays", "1M x 32 B", || black_box(&soa).total_mass());
+        g.case("array of structs", "1M x 32 B", || {
+            total_mass_aos(black_box(&aos))
+        });
+        g.case("struct of arrays", "1M x 32 B", || {
+            black_box(&soa).total_mass()
+        });
         g.finish();
     }
 
@@ -62,8 +79,12 @@ fn main() {
         let list: LinkedList<u64> = (0..N).collect();
         let flat: Vec<u64> = (0..N).collect();
         let mut g = common::group(&mut c, BENCH, "sum 1M u64: boxes, list, Vec");
-        g.case("Vec<Box<u64>>, allocated in order", "1M", || sum_boxed(black_box(&boxes_in_order)));
-        g.case("Vec<Box<u64>>, shuffled", "1M", || sum_boxed(black_box(&boxes_shuffled)));
+        g.case("Vec<Box<u64>>, allocated in order", "1M", || {
+            sum_boxed(black_box(&boxes_in_order))
+        });
+        g.case("Vec<Box<u64>>, shuffled", "1M", || {
+            sum_boxed(black_box(&boxes_shuffled))
+        });
         g.case("LinkedList<u64>", "1M", || sum_list(black_box(&list)));
         g.case("Vec<u64>", "1M", || black_box(&flat).iter().sum::<u64>());
         g.finish();
@@ -92,8 +113,12 @@ fn main() {
         for degree in [3u32, 16] {
             let es = edges(100_000, degree);
             let param = format!("degree {degree}");
-            g.case("Vec<Vec<u32>>", &param, || VecGraph::from_edges(100_000, black_box(&es)).degree_sum());
-            g.case("Vec<SmallVec<[u32; 4]>>", &param, || SmallGraph::from_edges(100_000, black_box(&es)).degree_sum());
+            g.case("Vec<Vec<u32>>", &param, || {
+                VecGraph::from_edges(100_000, black_box(&es)).degree_sum()
+            });
+            g.case("Vec<SmallVec<[u32; 4]>>", &param, || {
+                SmallGraph::from_edges(100_000, black_box(&es)).degree_sum()
+            });
         }
         g.finish();
     }
@@ -102,8 +127,12 @@ fn main() {
         let full = accounts(200_000);
         let (hot, _cold) = split_hot_cold(accounts(200_000));
         let mut g = common::group(&mut c, BENCH, "sum balances of 200k accounts");
-        g.case("one struct, 112 B", "200k", || total_balance_full(black_box(&full)));
-        g.case("hot part only, 16 B", "200k", || total_balance_hot(black_box(&hot)));
+        g.case("one struct, 112 B", "200k", || {
+            total_balance_full(black_box(&full))
+        });
+        g.case("hot part only, 16 B", "200k", || {
+            total_balance_hot(black_box(&hot))
+        });
         g.finish();
     }
 

@@ -16,10 +16,14 @@
 mod common;
 
 use alloc_recipes::cache_friendly::{
-    boxes_shuffled, shuffle, split_hot_cold, sum_boxed, sum_list, total_balance_full, total_balance_hot,
-    total_mass_aos, AccountFull, AccountHot, ArenaTree, BoxTree, Particle, ParticlesSoa, SmallGraph, VecGraph,
+    boxes_shuffled, shuffle, split_hot_cold, sum_boxed, sum_list, total_balance_full,
+    total_balance_hot, total_mass_aos, AccountFull, AccountHot, ArenaTree, BoxTree, Particle,
+    ParticlesSoa, SmallGraph, VecGraph,
 };
-use gungraun::{library_benchmark, library_benchmark_group, main, Callgrind, CallgrindMetrics, LibraryBenchmarkConfig};
+use gungraun::{
+    library_benchmark, library_benchmark_group, main, Callgrind, CallgrindMetrics,
+    LibraryBenchmarkConfig,
+};
 use std::collections::LinkedList;
 use std::hint::black_box;
 
@@ -32,7 +36,12 @@ const GRAPH_NODES: u32 = 20_000;
 
 fn particles_aos() -> Vec<Particle> {
     (0..SCAN_N as u32)
-        .map(|i| Particle { position: [i as f32; 3], velocity: [1.0; 3], mass: (i % 10) as f32, id: i })
+        .map(|i| Particle {
+            position: [i as f32; 3],
+            velocity: [1.0; 3],
+            mass: (i % 10) as f32,
+            id: i,
+        })
         .collect()
 }
 
@@ -134,7 +143,13 @@ fn graph_vec_of_smallvecs(es: Vec<(u32, u32)>) -> (u64, SmallGraph) {
 }
 
 fn accounts() -> Vec<AccountFull> {
-    (0..200_000u64).map(|i| AccountFull { id: i, balance: (i % 1000) as i64, ..AccountFull::default() }).collect()
+    (0..200_000u64)
+        .map(|i| AccountFull {
+            id: i,
+            balance: (i % 1000) as i64,
+            ..AccountFull::default()
+        })
+        .collect()
 }
 
 fn hot_accounts() -> Vec<AccountHot> {

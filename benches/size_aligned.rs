@@ -90,7 +90,13 @@ fn usable_table() -> &'static [u32] {
     static TABLE: OnceLock<Vec<u32>> = OnceLock::new();
     TABLE.get_or_init(|| {
         (0..=MEASURED_UP_TO)
-            .map(|n| if n == 0 { 0 } else { usable_size_of_fresh_block(n) as u32 })
+            .map(|n| {
+                if n == 0 {
+                    0
+                } else {
+                    usable_size_of_fresh_block(n) as u32
+                }
+            })
             .collect()
     })
 }
@@ -108,14 +114,32 @@ fn measured_usable(request: usize) -> usize {
 /// plus glibc's 8-byte chunk header (mimalloc, jemalloc and Go keep no
 /// header beside the object; their per-span metadata is left out).
 fn consumed_per_object(object_bytes: usize) -> usize {
-    let header = if common::which() == common::Which::System { 8 } else { 0 };
+    let header = if common::which() == common::Which::System {
+        8
+    } else {
+        0
+    };
     measured_usable(object_bytes) + header
 }
 
 fn record_consumed(group: &str, variant: &str, param: &str, object_bytes: usize) {
     let consumed = consumed_per_object(object_bytes);
-    common::record_metric(BENCH, group, variant, param, "heap B per object", consumed as f64);
-    common::record_metric(BENCH, group, variant, param, "objects per 8 KiB", (8192 / consumed) as f64);
+    common::record_metric(
+        BENCH,
+        group,
+        variant,
+        param,
+        "heap B per object",
+        consumed as f64,
+    );
+    common::record_metric(
+        BENCH,
+        group,
+        variant,
+        param,
+        "objects per 8 KiB",
+        (8192 / consumed) as f64,
+    );
 }
 
 /// Buffer lengths 20..120 bytes, a fixed pattern.
@@ -138,7 +162,13 @@ fn grow_buffers(lengths: &[usize], capacity_for: impl Fn(usize) -> usize) -> usi
 // ANCHOR_END: suffix_buffers
 
 fn padded(i: u32) -> PaddedRecord {
-    PaddedRecord { flag: (i & 1) as u8, id: i as u64, kind: (i % 7) as u8, count: i, port: i as u16 }
+    PaddedRecord {
+        flag: (i & 1) as u8,
+        id: i as u64,
+        kind: (i % 7) as u8,
+        count: i,
+        port: i as u16,
+    }
 }
 
 fn compact(i: u32) -> CompactRecord {
@@ -153,9 +183,13 @@ fn main() {
         let name = "grow 100k short buffers by a suffix";
         let lengths = buffer_lengths(100_000);
         let mut g = common::group(&mut c, BENCH, name);
-        g.case("exact capacity", "20-120 B", || grow_buffers(black_box(&lengths), |n| n));
+        g.case("exact capacity", "20-120 B", || {
+            grow_buffers(black_box(&lengths), |n| n)
+        });
         g.case("class capacity (measured usable size)", "20-120 B", || {
-            grow_buffers(black_box(&lengths), |n| class_capacity::<u8>(n, measured_usable))
+            grow_buffers(black_box(&lengths), |n| {
+                class_capacity::<u8>(n, measured_usable)
+            })
         });
         g.finish();
     }
@@ -178,12 +212,22 @@ fn main() {
     {
         let name = "1M boxed records: build and scan";
         let mut g = common::group(&mut c, BENCH, name);
-        record_consumed(name, "repr(C) field order", "32 B", std::mem::size_of::<PaddedRecord>());
+        record_consumed(
+            name,
+            "repr(C) field order",
+            "32 B",
+            std::mem::size_of::<PaddedRecord>(),
+        );
         g.case("repr(C) field order", "32 B", || {
             let v: Vec<Box<PaddedRecord>> = (0..N).map(|i| Box::new(padded(i))).collect();
             v.iter().map(|r| r.count as u64).sum::<u64>()
         });
-        record_consumed(name, "reordered fields", "16 B", std::mem::size_of::<CompactRecord>());
+        record_consumed(
+            name,
+            "reordered fields",
+            "16 B",
+            std::mem::size_of::<CompactRecord>(),
+        );
         g.case("reordered fields", "16 B", || {
             let v: Vec<Box<CompactRecord>> = (0..N).map(|i| Box::new(compact(i))).collect();
             v.iter().map(|r| r.count as u64).sum::<u64>()
@@ -196,9 +240,17 @@ fn main() {
         let mut g = common::group(&mut c, BENCH, name);
         g.case("large variant inline", "64 B token", || {
             let v: Vec<TokenInline> = (0..N)
-                .map(|i| if i % 100 == 0 { TokenInline::Literal([i as u8; 56]) } else { TokenInline::Word(i) })
+                .map(|i| {
+                    if i % 100 == 0 {
+                        TokenInline::Literal([i as u8; 56])
+                    } else {
+                        TokenInline::Word(i)
+                    }
+                })
                 .collect();
-            v.iter().filter(|t| matches!(t, TokenInline::Word(_))).count()
+            v.iter()
+                .filter(|t| matches!(t, TokenInline::Word(_)))
+                .count()
         });
         record_consumed(name, "large variant boxed", "16 B token", 56);
         g.case("large variant boxed", "16 B token", || {
@@ -211,7 +263,9 @@ fn main() {
                     }
                 })
                 .collect();
-            v.iter().filter(|t| matches!(t, TokenBoxed::Word(_))).count()
+            v.iter()
+                .filter(|t| matches!(t, TokenBoxed::Word(_)))
+                .count()
         });
         g.finish();
     }
@@ -219,7 +273,9 @@ fn main() {
     // Usable size per request, the table the recipe's `class_capacity` uses here.
     {
         let name = "usable bytes per request";
-        for request in [1usize, 8, 16, 24, 25, 32, 33, 48, 64, 100, 128, 200, 256, 1000, 1025, 4000, 8193] {
+        for request in [
+            1usize, 8, 16, 24, 25, 32, 33, 48, 64, 100, 128, 200, 256, 1000, 1025, 4000, 8193,
+        ] {
             let param = format!("{request} B");
             let usable = measured_usable(request);
             common::record_metric(BENCH, name, "usable B", &param, "usable B", usable as f64);

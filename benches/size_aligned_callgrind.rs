@@ -14,7 +14,8 @@
 mod common;
 
 use alloc_recipes::size_aligned::{
-    class_capacity, glibc_usable_size, go_usable_size, CompactRecord, PaddedRecord, TokenBoxed, TokenInline,
+    class_capacity, glibc_usable_size, go_usable_size, CompactRecord, PaddedRecord, TokenBoxed,
+    TokenInline,
 };
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::hint::black_box;
@@ -56,11 +57,19 @@ fn grow_buffers_exact_capacity(lengths: Vec<usize>) -> Vec<Vec<u8>> {
 #[library_benchmark]
 #[bench::class_capacity(setup = buffer_lengths)]
 fn grow_buffers_class_capacity(lengths: Vec<usize>) -> Vec<Vec<u8>> {
-    black_box(grow_buffers(&lengths, |n| class_capacity::<u8>(n, usable_for_this_allocator)))
+    black_box(grow_buffers(&lengths, |n| {
+        class_capacity::<u8>(n, usable_for_this_allocator)
+    }))
 }
 
 fn padded(i: u32) -> PaddedRecord {
-    PaddedRecord { flag: (i & 1) as u8, id: i as u64, kind: (i % 7) as u8, count: i, port: i as u16 }
+    PaddedRecord {
+        flag: (i & 1) as u8,
+        id: i as u64,
+        kind: (i % 7) as u8,
+        count: i,
+        port: i as u16,
+    }
 }
 
 #[library_benchmark]
@@ -73,7 +82,9 @@ fn records_in_vec_padded() -> (u64, Vec<PaddedRecord>) {
 #[library_benchmark]
 #[bench::reordered_fields()]
 fn records_in_vec_compact() -> (u64, Vec<CompactRecord>) {
-    let v: Vec<CompactRecord> = (0..RECORDS).map(|i| CompactRecord::from(padded(i))).collect();
+    let v: Vec<CompactRecord> = (0..RECORDS)
+        .map(|i| CompactRecord::from(padded(i)))
+        .collect();
     (black_box(v.iter().map(|r| r.count as u64).sum()), v)
 }
 
@@ -87,7 +98,9 @@ fn boxed_records_padded() -> (u64, Vec<Box<PaddedRecord>>) {
 #[library_benchmark]
 #[bench::reordered_fields()]
 fn boxed_records_compact() -> (u64, Vec<Box<CompactRecord>>) {
-    let v: Vec<Box<CompactRecord>> = (0..RECORDS).map(|i| Box::new(CompactRecord::from(padded(i)))).collect();
+    let v: Vec<Box<CompactRecord>> = (0..RECORDS)
+        .map(|i| Box::new(CompactRecord::from(padded(i))))
+        .collect();
     (black_box(v.iter().map(|r| r.count as u64).sum()), v)
 }
 
@@ -95,18 +108,44 @@ fn boxed_records_compact() -> (u64, Vec<Box<CompactRecord>>) {
 #[bench::large_variant_inline()]
 fn tokens_inline() -> (usize, Vec<TokenInline>) {
     let v: Vec<TokenInline> = (0..RECORDS)
-        .map(|i| if i % 100 == 0 { TokenInline::Literal([i as u8; 56]) } else { TokenInline::Word(i) })
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenInline::Literal([i as u8; 56])
+            } else {
+                TokenInline::Word(i)
+            }
+        })
         .collect();
-    (black_box(v.iter().filter(|t| matches!(t, TokenInline::Word(_))).count()), v)
+    (
+        black_box(
+            v.iter()
+                .filter(|t| matches!(t, TokenInline::Word(_)))
+                .count(),
+        ),
+        v,
+    )
 }
 
 #[library_benchmark]
 #[bench::large_variant_boxed()]
 fn tokens_boxed() -> (usize, Vec<TokenBoxed>) {
     let v: Vec<TokenBoxed> = (0..RECORDS)
-        .map(|i| if i % 100 == 0 { TokenBoxed::Literal(Box::new([i as u8; 56])) } else { TokenBoxed::Word(i) })
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenBoxed::Literal(Box::new([i as u8; 56]))
+            } else {
+                TokenBoxed::Word(i)
+            }
+        })
         .collect();
-    (black_box(v.iter().filter(|t| matches!(t, TokenBoxed::Word(_))).count()), v)
+    (
+        black_box(
+            v.iter()
+                .filter(|t| matches!(t, TokenBoxed::Word(_)))
+                .count(),
+        ),
+        v,
+    )
 }
 
 library_benchmark_group!(

@@ -198,7 +198,13 @@ pub fn reserve_to_class<T>(v: &mut Vec<T>, additional: usize, usable: impl Fn(us
     let doubled = v.capacity().saturating_mul(2);
     // Vec's own smallest non-zero capacity, so this never grows more often than `push`.
     let elem = std::mem::size_of::<T>();
-    let min_non_zero = if elem == 1 { 8 } else if elem <= 1024 { 4 } else { 1 };
+    let min_non_zero = if elem == 1 {
+        8
+    } else if elem <= 1024 {
+        4
+    } else {
+        1
+    };
     let target = class_capacity::<T>(needed.max(doubled).max(min_non_zero), usable);
     v.reserve_exact(target - v.len());
 }

@@ -53,7 +53,9 @@ fn a_degenerate_box_tree_drops_without_overflowing_the_stack() {
 
 #[test]
 fn short_lists_fit_inline() {
-    let edges: Vec<(u32, u32)> = (0..1000u32).flat_map(|n| (1..=3).map(move |d| (n, (n + d) % 1000))).collect();
+    let edges: Vec<(u32, u32)> = (0..1000u32)
+        .flat_map(|n| (1..=3).map(move |d| (n, (n + d) % 1000)))
+        .collect();
     let (small, c) = count(|| SmallGraph::from_edges(1000, &edges));
     assert_eq!(c.allocs, 1, "one outer vector, every list inline");
     assert_eq!(small.spilled(), 0);
@@ -61,12 +63,21 @@ fn short_lists_fit_inline() {
     assert_eq!(c.allocs, 1 + 1000, "one outer vector and one per list");
     assert_eq!(small.degree_sum(), vecs.degree_sum());
     assert_eq!(small.neighbours(999), vecs.neighbours(999));
-    assert_eq!(std::mem::size_of::<smallvec::SmallVec<[u32; 4]>>(), std::mem::size_of::<Vec<u32>>());
+    assert_eq!(
+        std::mem::size_of::<smallvec::SmallVec<[u32; 4]>>(),
+        std::mem::size_of::<Vec<u32>>()
+    );
 }
 
 #[test]
 fn soa_and_aos_agree() {
-    let ps: Vec<Particle> = (0..100).map(|i| Particle { mass: i as f32, id: i, ..Particle::default() }).collect();
+    let ps: Vec<Particle> = (0..100)
+        .map(|i| Particle {
+            mass: i as f32,
+            id: i,
+            ..Particle::default()
+        })
+        .collect();
     let soa = ParticlesSoa::from_slice(&ps);
     assert_eq!(soa.total_mass(), total_mass_aos(&ps));
     assert_eq!(soa.ids, ps.iter().map(|p| p.id).collect::<Vec<_>>());
@@ -75,7 +86,12 @@ fn soa_and_aos_agree() {
 #[test]
 fn hot_cold_split_keeps_every_account() {
     let full: Vec<AccountFull> = (0..50)
-        .map(|i| AccountFull { id: i, balance: i as i64 * 3, name: format!("n{i}"), ..AccountFull::default() })
+        .map(|i| AccountFull {
+            id: i,
+            balance: i as i64 * 3,
+            name: format!("n{i}"),
+            ..AccountFull::default()
+        })
         .collect();
     let total = total_balance_full(&full);
     let (hot, cold) = split_hot_cold(full);
@@ -96,9 +112,15 @@ fn shuffled_boxes_hold_every_value_once() {
 #[test]
 fn counters_are_exact_and_padded_ones_are_a_line_apart() {
     let packed = PackedCounters::default();
-    assert_eq!(count_in_two_threads(|i| &packed.counters[i], 10_000), [10_000, 10_000]);
+    assert_eq!(
+        count_in_two_threads(|i| &packed.counters[i], 10_000),
+        [10_000, 10_000]
+    );
     let padded = PaddedCounters::default();
-    assert_eq!(count_in_two_threads(|i| &*padded.counters[i], 10_000), [10_000, 10_000]);
+    assert_eq!(
+        count_in_two_threads(|i| &*padded.counters[i], 10_000),
+        [10_000, 10_000]
+    );
     let a = &*padded.counters[0] as *const _ as usize;
     let b = &*padded.counters[1] as *const _ as usize;
     assert!(b - a >= 128);

@@ -81,7 +81,10 @@ fn reserve_to_class_never_grows_more_often_than_push() {
             v
         });
         assert_eq!(v.len(), n);
-        assert!(by_class.allocs <= by_push.allocs, "n={n}: {by_class:?} vs {by_push:?}");
+        assert!(
+            by_class.allocs <= by_push.allocs,
+            "n={n}: {by_class:?} vs {by_push:?}"
+        );
     }
     // Exactly: 1000 elements of 40 bytes. push: caps 4, 8, ..., 1024 (9 allocations).
     // reserve_to_class: caps 4 (160 -> 160), 8 (320), 16 (640 -> 704 = 17), 34 (1360 -> 1408 = 35),
@@ -134,7 +137,11 @@ fn boxing_the_rare_variant_costs_one_allocation_per_rare_value() {
     let (tokens, c) = count(|| {
         let mut v = Vec::with_capacity(1000);
         for i in 0..1000u32 {
-            v.push(if i % 100 == 0 { TokenBoxed::Literal(Box::new([7; 56])) } else { TokenBoxed::Word(i) });
+            v.push(if i % 100 == 0 {
+                TokenBoxed::Literal(Box::new([7; 56]))
+            } else {
+                TokenBoxed::Word(i)
+            });
         }
         v
     });
@@ -147,8 +154,17 @@ fn boxing_the_rare_variant_costs_one_allocation_per_rare_value() {
 
 #[test]
 fn compact_and_padded_records_hold_the_same_data() {
-    let p = PaddedRecord { flag: 1, id: u64::MAX, kind: 2, count: 3, port: 4 };
+    let p = PaddedRecord {
+        flag: 1,
+        id: u64::MAX,
+        kind: 2,
+        count: 3,
+        port: 4,
+    };
     let c = CompactRecord::from(p);
-    assert_eq!((c.flag, c.id, c.kind, c.count, c.port), (1, u64::MAX, 2, 3, 4));
+    assert_eq!(
+        (c.flag, c.id, c.kind, c.count, c.port),
+        (1, u64::MAX, 2, 3, 4)
+    );
     assert_eq!(std::mem::size_of_val(&p), 2 * std::mem::size_of_val(&c));
 }

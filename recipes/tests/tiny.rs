@@ -12,8 +12,12 @@ use std::collections::HashMap;
 static A: CountingAlloc<System> = CountingAlloc::new(System);
 
 fn text() -> Vec<&'static str> {
-    let vocabulary = ["the", "cat", "sat", "on", "mat", "and", "a", "dog", "ran", "far", "away"];
-    (0..500).map(|i| vocabulary[(i * 7 + i / 3) % vocabulary.len()]).collect()
+    let vocabulary = [
+        "the", "cat", "sat", "on", "mat", "and", "a", "dog", "ran", "far", "away",
+    ];
+    (0..500)
+        .map(|i| vocabulary[(i * 7 + i / 3) % vocabulary.len()])
+        .collect()
 }
 
 #[test]
