@@ -6,4 +6,7 @@
 //! every claim are in the workspace's `benches/` and the book.
 
 pub mod batch;
+pub mod cache_friendly;
 pub mod pooling;
+pub mod size_aligned;
+pub mod tiny;
