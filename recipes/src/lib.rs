@@ -4,3 +4,4 @@
 //! the one crate it teaches), so it can be copied into real code as it is, and
 //! each says when to use the pattern and when not to. The measurements behind
 //! every claim are in the workspace's `benches/` and the book.
+pub mod real_world;
