@@ -39,7 +39,14 @@ const HANDLER_GROUP: &str = "request handler";
 /// Peak resident set of this process in MiB, from `/proc/self/status` (Linux).
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kib / 1024.0)
 }
 
@@ -70,7 +77,10 @@ fn rss_child(spec: &str) -> Result<(), String> {
         }
         _ => return Err(format!("REAL_WORLD_RSS_CHILD={spec:?}: no such step")),
     }
-    println!("VmHWM_MiB {}", peak_rss_mib().ok_or("no /proc/self/status")?);
+    println!(
+        "VmHWM_MiB {}",
+        peak_rss_mib().ok_or("no /proc/self/status")?
+    );
     Ok(())
 }
 
@@ -82,15 +92,42 @@ fn measure_peak_rss(kind: &str, step: usize, n: u64) -> Option<f64> {
         .output()
         .ok()?;
     if !out.status.success() {
-        eprintln!("warning: peak RSS child failed: {}", String::from_utf8_lossy(&out.stderr));
+        eprintln!(
+            "warning: peak RSS child failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         return None;
     }
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.strip_prefix("VmHWM_MiB ")?.parse().ok())
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM_MiB ")?.parse().ok())
 }
 
-fn record_per_unit(group: &str, variant: &str, param: &str, unit: &str, allocs: u64, bytes: u64, n: u64) {
-    common::record_metric(BENCH, group, variant, param, &format!("allocs/{unit}"), allocs as f64 / n as f64);
-    common::record_metric(BENCH, group, variant, param, &format!("B/{unit}"), bytes as f64 / n as f64);
+fn record_per_unit(
+    group: &str,
+    variant: &str,
+    param: &str,
+    unit: &str,
+    allocs: u64,
+    bytes: u64,
+    n: u64,
+) {
+    common::record_metric(
+        BENCH,
+        group,
+        variant,
+        param,
+        &format!("allocs/{unit}"),
+        allocs as f64 / n as f64,
+    );
+    common::record_metric(
+        BENCH,
+        group,
+        variant,
+        param,
+        &format!("B/{unit}"),
+        bytes as f64 / n as f64,
+    );
 }
 
 fn main() {
@@ -107,12 +144,29 @@ fn main() {
 
     let log = generate(SEED, LINES);
     let mut g = common::group(&mut c, BENCH, ANALYZER_GROUP);
-    g.criterion().sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.criterion()
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat);
     for (k, (name, step)) in STEPS.iter().enumerate() {
         let (_, counts) = count(|| step(&log).expect("the generated log is valid UTF-8"));
-        record_per_unit(ANALYZER_GROUP, name, LINES_PARAM, "line", counts.allocs, counts.bytes, LINES);
+        record_per_unit(
+            ANALYZER_GROUP,
+            name,
+            LINES_PARAM,
+            "line",
+            counts.allocs,
+            counts.bytes,
+            LINES,
+        );
         if let Some(mib) = measure_peak_rss("analyzer", k, LINES) {
-            common::record_metric(BENCH, ANALYZER_GROUP, name, LINES_PARAM, "peak RSS (MiB)", mib);
+            common::record_metric(
+                BENCH,
+                ANALYZER_GROUP,
+                name,
+                LINES_PARAM,
+                "peak RSS (MiB)",
+                mib,
+            );
         }
         g.case(name, LINES_PARAM, || step(&log).expect("valid log"));
     }
@@ -120,12 +174,29 @@ fn main() {
 
     let reqs = handler::requests(SEED, DISTINCT_REQUESTS);
     let mut g = common::group(&mut c, BENCH, HANDLER_GROUP);
-    g.criterion().sample_size(10).sampling_mode(SamplingMode::Flat);
+    g.criterion()
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat);
     for (k, (name, serve)) in HANDLER_STEPS.iter().enumerate() {
         let (_, counts) = count(|| serve(&reqs, CALLS));
-        record_per_unit(HANDLER_GROUP, name, CALLS_PARAM, "request", counts.allocs, counts.bytes, CALLS as u64);
+        record_per_unit(
+            HANDLER_GROUP,
+            name,
+            CALLS_PARAM,
+            "request",
+            counts.allocs,
+            counts.bytes,
+            CALLS as u64,
+        );
         if let Some(mib) = measure_peak_rss("handler", k, CALLS as u64) {
-            common::record_metric(BENCH, HANDLER_GROUP, name, CALLS_PARAM, "peak RSS (MiB)", mib);
+            common::record_metric(
+                BENCH,
+                HANDLER_GROUP,
+                name,
+                CALLS_PARAM,
+                "peak RSS (MiB)",
+                mib,
+            );
         }
         g.case(name, CALLS_PARAM, || serve(&reqs, CALLS));
     }

@@ -58,7 +58,10 @@ fn handler_2k_requests(input: (usize, Vec<Vec<u8>>)) -> ServeSummary {
     black_box((HANDLER_STEPS[step].1)(black_box(&reqs), CALLS))
 }
 
-library_benchmark_group!(name = case_study, benchmarks = [analyzer_5k_lines, handler_2k_requests]);
+library_benchmark_group!(
+    name = case_study,
+    benchmarks = [analyzer_5k_lines, handler_2k_requests]
+);
 
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["COOKBOOK_ALLOC"]),

@@ -40,11 +40,21 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut a = Args { lines: 1_000_000, requests: 1_000_000, step: None, handler: None, log: None };
+    let mut a = Args {
+        lines: 1_000_000,
+        requests: 1_000_000,
+        step: None,
+        handler: None,
+        log: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.replace('_', "").parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        let number = |v: String| {
+            v.replace('_', "")
+                .parse::<u64>()
+                .map_err(|e| format!("{flag}: {e}"))
+        };
         match flag.as_str() {
             "--lines" => a.lines = number(value()?)?,
             "--requests" => a.requests = number(value()?)? as usize,
@@ -60,7 +70,9 @@ fn parse_args() -> Result<Args, String> {
     if a.lines == 0 || a.requests == 0 {
         return Err("--lines and --requests must be positive".to_string());
     }
-    if a.step.is_some_and(|k| k >= STEPS.len()) || a.handler.is_some_and(|k| k >= HANDLER_STEPS.len()) {
+    if a.step.is_some_and(|k| k >= STEPS.len())
+        || a.handler.is_some_and(|k| k >= HANDLER_STEPS.len())
+    {
         return Err("no such step".to_string());
     }
     Ok(a)
@@ -91,15 +103,30 @@ fn child(a: &Args) -> std::io::Result<()> {
         let (report, counts) = count(|| step_generic(k, input));
         let secs = start.elapsed().as_secs_f64();
         let report = report?;
-        (secs, counts, digest(&report), (k == 0).then(|| report.to_string()))
+        (
+            secs,
+            counts,
+            digest(&report),
+            (k == 0).then(|| report.to_string()),
+        )
     } else {
         let k = a.handler.expect("child mode");
         let reqs = handler::requests(SEED, DISTINCT_REQUESTS);
         let start = Instant::now();
         let (summary, counts) = count(|| (HANDLER_STEPS[k].1)(&reqs, a.requests));
-        (start.elapsed().as_secs_f64(), counts, digest(&summary), None)
+        (
+            start.elapsed().as_secs_f64(),
+            counts,
+            digest(&summary),
+            None,
+        )
     };
-    println!("RESULT {secs} {} {} {} {result_digest:x}", counts.allocs, counts.bytes, peak_rss_kib());
+    println!(
+        "RESULT {secs} {} {} {} {result_digest:x}",
+        counts.allocs,
+        counts.bytes,
+        peak_rss_kib()
+    );
     if let Some(r) = report {
         print!("{r}");
     }
@@ -107,7 +134,10 @@ fn child(a: &Args) -> std::io::Result<()> {
 }
 
 /// The analyzer steps over a file reader (the `STEPS` table takes slices).
-fn step_generic(k: usize, input: impl std::io::BufRead) -> std::io::Result<alloc_recipes::real_world::Report> {
+fn step_generic(
+    k: usize,
+    input: impl std::io::BufRead,
+) -> std::io::Result<alloc_recipes::real_world::Report> {
     use alloc_recipes::real_world::*;
     match k {
         0 => step0_naive::analyze(input),
@@ -138,7 +168,10 @@ fn run_child(flag: &str, k: usize, extra: &[&str]) -> Result<Row, String> {
         .map_err(|e| format!("could not start a child: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        return Err(format!("child {flag} {k} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "child {flag} {k} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
     let f: Vec<&str> = first.split_whitespace().collect();
@@ -160,7 +193,13 @@ fn print_table(title: &str, unit: &str, n: u64, names: &[&str], rows: &[Row]) {
     println!("\n{title}");
     println!(
         "{:<28} {:>9} {:>8} {:>10} {:>13} {:>11} {:>9}",
-        "step", "time (s)", "vs naive", format!("ns/{unit}"), format!("allocs/{unit}"), format!("B/{unit}"), "peak RSS"
+        "step",
+        "time (s)",
+        "vs naive",
+        format!("ns/{unit}"),
+        format!("allocs/{unit}"),
+        format!("B/{unit}"),
+        "peak RSS"
     );
     for (name, r) in names.iter().zip(rows) {
         println!(
@@ -175,11 +214,18 @@ fn print_table(title: &str, unit: &str, n: u64, names: &[&str], rows: &[Row]) {
         );
     }
     let same = rows.iter().all(|r| r.digest == rows[0].digest);
-    println!("every step gave the same result: {}", if same { "yes" } else { "NO" });
+    println!(
+        "every step gave the same result: {}",
+        if same { "yes" } else { "NO" }
+    );
 }
 
 fn parent(a: &Args) -> Result<(), String> {
-    let path = std::env::temp_dir().join(format!("cookbook-access-{SEED}-{}-{}.log", a.lines, std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "cookbook-access-{SEED}-{}-{}.log",
+        a.lines,
+        std::process::id()
+    ));
     {
         let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -200,12 +246,19 @@ fn parent(a: &Args) -> Result<(), String> {
     );
     let lines = a.lines.to_string();
     let log = path.to_string_lossy().into_owned();
-    let rows: Result<Vec<Row>, String> =
-        (0..STEPS.len()).map(|k| run_child("--step", k, &["--lines", &lines, "--log", &log])).collect();
+    let rows: Result<Vec<Row>, String> = (0..STEPS.len())
+        .map(|k| run_child("--step", k, &["--lines", &lines, "--log", &log]))
+        .collect();
     let _ = std::fs::remove_file(&path);
     let rows = rows?;
     let names: Vec<&str> = STEPS.iter().map(|s| s.0).collect();
-    print_table("access-log analyzer, per step", "line", a.lines, &names, &rows);
+    print_table(
+        "access-log analyzer, per step",
+        "line",
+        a.lines,
+        &names,
+        &rows,
+    );
     println!("\nthe report (identical for every step):\n{}", rows[0].rest);
 
     let requests = a.requests.to_string();
@@ -214,7 +267,10 @@ fn parent(a: &Args) -> Result<(), String> {
         .collect::<Result<_, _>>()?;
     let names: Vec<&str> = HANDLER_STEPS.iter().map(|s| s.0).collect();
     print_table(
-        &format!("request handler, {} requests ({DISTINCT_REQUESTS} distinct), per version", a.requests),
+        &format!(
+            "request handler, {} requests ({DISTINCT_REQUESTS} distinct), per version",
+            a.requests
+        ),
         "req",
         a.requests as u64,
         &names,

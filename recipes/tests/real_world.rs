@@ -23,14 +23,21 @@ fn every_step_gives_the_same_report() {
         let log = generate(seed, LINES);
         let expected = (STEPS[0].1)(&log).unwrap();
         assert_eq!(expected.lines, LINES);
-        assert!(expected.malformed > 0, "the generator cuts some lines short");
+        assert!(
+            expected.malformed > 0,
+            "the generator cuts some lines short"
+        );
         assert_eq!(expected.top_paths.len(), rw::TOP_N);
         assert_eq!(expected.top_clients.len(), rw::TOP_N);
         let parsed = LINES - expected.malformed;
         assert_eq!(expected.by_status.iter().map(|s| s.1).sum::<u64>(), parsed);
         assert_eq!(expected.by_hour.iter().sum::<u64>(), parsed);
         for (name, step) in &STEPS[1..] {
-            assert_eq!(step(&log).unwrap(), expected, "step {name:?} differs from naive (seed {seed})");
+            assert_eq!(
+                step(&log).unwrap(),
+                expected,
+                "step {name:?} differs from naive (seed {seed})"
+            );
         }
     }
 }
@@ -39,7 +46,10 @@ fn every_step_gives_the_same_report() {
 fn report_is_sorted_and_percentiles_are_ordered() {
     let r = (STEPS[0].1)(&generate(5, LINES)).unwrap();
     for w in r.top_paths.windows(2) {
-        assert!(w[0].requests > w[1].requests || (w[0].requests == w[1].requests && w[0].path < w[1].path));
+        assert!(
+            w[0].requests > w[1].requests
+                || (w[0].requests == w[1].requests && w[0].path < w[1].path)
+        );
     }
     for p in &r.top_paths {
         assert!(p.p50_us <= p.p90_us && p.p90_us <= p.p99_us);
@@ -51,8 +61,12 @@ fn report_is_sorted_and_percentiles_are_ordered() {
 
 #[test]
 fn streamed_log_equals_generated_log() {
-    let streamed = rw::step5_soa::analyze(std::io::BufReader::new(LogReader::new(9, LINES))).unwrap();
-    assert_eq!(streamed, rw::step0_naive::analyze(&generate(9, LINES)[..]).unwrap());
+    let streamed =
+        rw::step5_soa::analyze(std::io::BufReader::new(LogReader::new(9, LINES))).unwrap();
+    assert_eq!(
+        streamed,
+        rw::step0_naive::analyze(&generate(9, LINES)[..]).unwrap()
+    );
 }
 
 #[test]
@@ -65,7 +79,10 @@ fn empty_and_malformed_input() {
     }
     let bad_utf8: &[u8] = b"\xff\xfe\n";
     for (name, step) in &STEPS {
-        assert!(step(bad_utf8).is_err(), "{name} must report invalid UTF-8 as an error");
+        assert!(
+            step(bad_utf8).is_err(),
+            "{name} must report invalid UTF-8 as an error"
+        );
     }
 }
 
@@ -78,19 +95,31 @@ fn allocation_counts_fall_step_by_step() {
     // what differs is what it allocates per line.
     let keys = (report.distinct_paths + report.distinct_clients) as u64;
     let paths = report.distinct_paths as u64;
-    let allocs: Vec<u64> = STEPS.iter().map(|(_, s)| count(|| s(&log).unwrap()).1.allocs).collect();
+    let allocs: Vec<u64> = STEPS
+        .iter()
+        .map(|(_, s)| count(|| s(&log).unwrap()).1.allocs)
+        .collect();
     // Naive: per line the line itself; per parsed line seven field strings,
     // the box, and the two keys cloned for `entry`.
     assert!(allocs[0] >= LINES + 10 * parsed, "naive: {allocs:?}");
     // Step 1 keeps exactly the seven field strings per parsed line over step 2
     // (give or take the few set-up buffers that differ between them).
-    assert!(allocs[1].abs_diff(allocs[2] + 7 * parsed) < 50, "presized: {allocs:?}");
+    assert!(
+        allocs[1].abs_diff(allocs[2] + 7 * parsed) < 50,
+        "presized: {allocs:?}"
+    );
     // Steps 2 to 4: nothing per line; keys, and one growing latency list per path.
     for (i, &a) in allocs.iter().enumerate().take(5).skip(2) {
-        assert!(a >= keys + paths && a < keys + 2 * paths + 200, "step {i}: {allocs:?}");
+        assert!(
+            a >= keys + paths && a < keys + 2 * paths + 200,
+            "step {i}: {allocs:?}"
+        );
     }
     // Step 5: the per-path lists are gone too; keys and a few columns remain.
-    assert!(allocs[5] >= keys && allocs[5] < keys + 100, "soa: {allocs:?}");
+    assert!(
+        allocs[5] >= keys && allocs[5] < keys + 100,
+        "soa: {allocs:?}"
+    );
 }
 
 #[test]
@@ -103,7 +132,10 @@ fn every_handler_version_writes_the_same_bytes() {
     }
     for raw in &reqs {
         let mut arena = bumpalo::Bump::new();
-        assert_eq!(handler::handle_arena(raw, &mut arena), handler::handle_naive(raw));
+        assert_eq!(
+            handler::handle_arena(raw, &mut arena),
+            handler::handle_naive(raw)
+        );
     }
 }
 
@@ -113,7 +145,9 @@ fn handler_responses_route_correctly() {
     let text = String::from_utf8(r).unwrap();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.contains("X-Request-Id: 42\r\n"));
-    assert!(text.ends_with(r#"{"id":7,"name":"user-7","fields":["name","email"],"session":"cafe"}"#));
+    assert!(
+        text.ends_with(r#"{"id":7,"name":"user-7","fields":["name","email"],"session":"cafe"}"#)
+    );
     let r = handler::handle_naive(b"GET /nope HTTP/1.1\r\n\r\n");
     assert!(r.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
     let r = handler::handle_naive(b"GET /nope\r\n\r\n");

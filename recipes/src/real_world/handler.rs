@@ -67,7 +67,11 @@ impl ServeSummary {
 /// ```
 pub fn requests(seed: u64, n: usize) -> Vec<Vec<u8>> {
     const FIELDS: [&str; 5] = ["name", "email", "plan", "created", "last_login"];
-    const AGENTS: [&str; 3] = ["curl/8.5.0", "Go-http-client/1.1", "Mozilla/5.0 (X11; Linux x86_64)"];
+    const AGENTS: [&str; 3] = [
+        "curl/8.5.0",
+        "Go-http-client/1.1",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    ];
     let mut rng = SplitMix64::new(seed);
     (0..n)
         .map(|_| {
@@ -133,7 +137,12 @@ fn parse_naive(raw: &[u8]) -> Option<Request> {
         let (name, value) = line.split_once(": ")?;
         headers.insert(name.to_lowercase(), value.to_string());
     }
-    Some(Request { method: parts[0].to_string(), path: path.to_string(), query, headers })
+    Some(Request {
+        method: parts[0].to_string(),
+        path: path.to_string(),
+        query,
+        headers,
+    })
 }
 
 fn route_naive(req: Option<Request>) -> Response {
@@ -156,7 +165,12 @@ fn route_naive(req: Option<Request>) -> Response {
         .unwrap_or("none")
         .to_string();
     if req.method == "GET" && req.path == "/health" {
-        return Response { status: 200, reason: "OK".to_string(), headers, body: "{\"ok\":true}".to_string() };
+        return Response {
+            status: 200,
+            reason: "OK".to_string(),
+            headers,
+            body: "{\"ok\":true}".to_string(),
+        };
     }
     if let Some(id) = req.path.strip_prefix("/api/users/") {
         let fields: Vec<String> = match req.query.get("fields") {
@@ -167,10 +181,20 @@ fn route_naive(req: Option<Request>) -> Response {
             "{{\"id\":{id},\"name\":\"user-{id}\",\"fields\":[{}],\"session\":\"{session}\"}}",
             fields.join(",")
         );
-        return Response { status: 200, reason: "OK".to_string(), headers, body };
+        return Response {
+            status: 200,
+            reason: "OK".to_string(),
+            headers,
+            body,
+        };
     }
     let body = format!("{{\"error\":\"not found\",\"path\":\"{}\"}}", req.path);
-    Response { status: 404, reason: "Not Found".to_string(), headers, body }
+    Response {
+        status: 404,
+        reason: "Not Found".to_string(),
+        headers,
+        body,
+    }
 }
 
 /// The naive handler: one request in, one freshly built response out.
@@ -186,7 +210,10 @@ pub fn handle_naive(raw: &[u8]) -> Vec<u8> {
     for (k, v) in &resp.headers {
         out += &format!("{k}: {v}\r\n");
     }
-    out += &format!("Content-Length: {}\r\nServer: cookbook\r\n\r\n", resp.body.len());
+    out += &format!(
+        "Content-Length: {}\r\nServer: cookbook\r\n\r\n",
+        resp.body.len()
+    );
     out += &resp.body;
     out.into_bytes()
 }
@@ -216,7 +243,11 @@ pub fn serve_naive(requests: &[Vec<u8>], calls: usize) -> ServeSummary {
 
 // ANCHOR: handler_arena
 fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
-    headers.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    headers
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| *v)
 }
 
 /// Parses and routes in `arena`, then writes the response into `out`
@@ -273,7 +304,8 @@ fn handle_in<'a>(raw: &'a [u8], arena: &'a Bump, out: &mut Vec<u8>) {
                 );
                 (200, "OK", request_id, body.into_bump_str())
             } else {
-                let body = bumpalo::format!(in arena, "{{\"error\":\"not found\",\"path\":\"{}\"}}", path);
+                let body =
+                    bumpalo::format!(in arena, "{{\"error\":\"not found\",\"path\":\"{}\"}}", path);
                 (404, "Not Found", request_id, body.into_bump_str())
             }
         }
@@ -281,11 +313,18 @@ fn handle_in<'a>(raw: &'a [u8], arena: &'a Bump, out: &mut Vec<u8>) {
     // One exact-size reservation, then plain appends.
     let id_len = request_id.map_or(0, |id| "X-Request-Id: \r\n".len() + id.len());
     out.reserve(96 + reason.len() + id_len + body.len());
-    let _ = write!(out, "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n");
+    let _ = write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+    );
     if let Some(id) = request_id {
         let _ = write!(out, "X-Request-Id: {id}\r\n");
     }
-    let _ = write!(out, "Content-Length: {}\r\nServer: cookbook\r\n\r\n", body.len());
+    let _ = write!(
+        out,
+        "Content-Length: {}\r\nServer: cookbook\r\n\r\n",
+        body.len()
+    );
     out.extend_from_slice(body.as_bytes());
 }
 
@@ -351,7 +390,10 @@ impl BufferPool {
     /// assert!(pool.take().is_empty()); // reused, and cleared
     /// ```
     pub fn new(max_kept: usize) -> Self {
-        BufferPool { free: Vec::with_capacity(max_kept), max_kept }
+        BufferPool {
+            free: Vec::with_capacity(max_kept),
+            max_kept,
+        }
     }
 
     /// An empty buffer, reused when one is idle.

@@ -80,7 +80,16 @@ const STATIC_FILES: [&str; 5] = [
     "/favicon.ico",
     "/index.html",
 ];
-const WORDS: [&str; 8] = ["rust", "allocator", "arena", "pool", "go", "span", "cache", "page"];
+const WORDS: [&str; 8] = [
+    "rust",
+    "allocator",
+    "arena",
+    "pool",
+    "go",
+    "span",
+    "cache",
+    "page",
+];
 const MONTH_DAY: &str = "29/Nov/2026";
 
 /// Writes one random request path to `out`.
@@ -130,7 +139,11 @@ impl LogGen {
     /// A generator of `lines` lines from `seed`. The timestamps spread the
     /// lines evenly over one day, whatever their number.
     pub fn new(seed: u64, lines: u64) -> Self {
-        LogGen { rng: SplitMix64::new(seed), line: 0, lines }
+        LogGen {
+            rng: SplitMix64::new(seed),
+            line: 0,
+            lines,
+        }
     }
 
     /// Appends the next line (with its `\n`) to `out`; `false` when done.
@@ -155,7 +168,11 @@ impl LogGen {
             970..=989 => 500,
             _ => 503,
         };
-        let bytes = if status == 304 { 0 } else { 200 + rng.skewed(60_000) };
+        let bytes = if status == 304 {
+            0
+        } else {
+            200 + rng.skewed(60_000)
+        };
         // Latency: mostly fast, a heavy tail.
         let latency_us = 150 + rng.skewed(2_000) + rng.skewed(20) * rng.below(5_000);
         let agent = AGENTS[rng.skewed(AGENTS.len() as u64) as usize];
@@ -216,7 +233,11 @@ pub struct LogReader {
 impl LogReader {
     /// A stream of the same bytes as [`generate`]`(seed, lines)`.
     pub fn new(seed: u64, lines: u64) -> Self {
-        LogReader { gen: LogGen::new(seed, lines), chunk: Vec::with_capacity(64 * 1024 + 512), pos: 0 }
+        LogReader {
+            gen: LogGen::new(seed, lines),
+            chunk: Vec::with_capacity(64 * 1024 + 512),
+            pos: 0,
+        }
     }
 }
 

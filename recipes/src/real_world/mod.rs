@@ -270,14 +270,21 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{} lines, {} malformed, {} bytes sent, {} distinct paths, {} distinct clients",
-            self.lines, self.malformed, self.total_bytes, self.distinct_paths, self.distinct_clients
+            self.lines,
+            self.malformed,
+            self.total_bytes,
+            self.distinct_paths,
+            self.distinct_clients
         )?;
         write!(f, "status:")?;
         for (s, n) in &self.by_status {
             write!(f, " {s}={n}")?;
         }
         writeln!(f)?;
-        writeln!(f, "top paths:        requests        bytes   p50 us   p90 us   p99 us")?;
+        writeln!(
+            f,
+            "top paths:        requests        bytes   p50 us   p90 us   p99 us"
+        )?;
         for p in &self.top_paths {
             writeln!(
                 f,

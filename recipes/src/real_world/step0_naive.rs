@@ -108,7 +108,9 @@ pub fn analyze(input: impl BufRead) -> std::io::Result<Report> {
     for (path, _) in top {
         let s = &paths[path];
         let mut latencies = s.latencies.clone();
-        report.top_paths.push(PathSummary::new(path, s.requests, s.bytes, &mut latencies));
+        report
+            .top_paths
+            .push(PathSummary::new(path, s.requests, s.bytes, &mut latencies));
     }
     let mut top: Vec<(&String, u64)> = clients.iter().map(|(k, v)| (k, v.bytes)).collect();
     top_by(&mut top);

@@ -113,14 +113,29 @@ impl Totals {
     }
 
     /// Counts one request. Looks up by `&str` first: a key is cloned only when new.
-    pub(super) fn add(&mut self, path: &str, client: &str, status: u16, bytes: u64, latency_us: u32) {
+    pub(super) fn add(
+        &mut self,
+        path: &str,
+        client: &str,
+        status: u16,
+        bytes: u64,
+        latency_us: u32,
+    ) {
         match self.paths.get_mut(path) {
             Some(p) => p.add(bytes, latency_us),
-            None => self.paths.entry(path.to_string()).or_default().add(bytes, latency_us),
+            None => self
+                .paths
+                .entry(path.to_string())
+                .or_default()
+                .add(bytes, latency_us),
         }
         match self.clients.get_mut(client) {
             Some(c) => c.add(bytes),
-            None => self.clients.entry(client.to_string()).or_default().add(bytes),
+            None => self
+                .clients
+                .entry(client.to_string())
+                .or_default()
+                .add(bytes),
         }
         *self.statuses.entry(status).or_default() += 1;
     }
@@ -132,14 +147,27 @@ pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     report.by_status.sort();
     report.distinct_paths = t.paths.len();
     report.distinct_clients = t.clients.len();
-    let mut top: Vec<(&str, u64)> = t.paths.iter().map(|(k, v)| (k.as_str(), v.requests)).collect();
+    let mut top: Vec<(&str, u64)> = t
+        .paths
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.requests))
+        .collect();
     top_by(&mut top);
     let top: Vec<String> = top.into_iter().map(|(k, _)| k.to_string()).collect();
     for path in top {
         let s = t.paths.get_mut(&path).expect("a key just listed");
-        report.top_paths.push(PathSummary::new(&path, s.requests, s.bytes, &mut s.latencies));
+        report.top_paths.push(PathSummary::new(
+            &path,
+            s.requests,
+            s.bytes,
+            &mut s.latencies,
+        ));
     }
-    let mut top: Vec<(&str, u64)> = t.clients.iter().map(|(k, v)| (k.as_str(), v.bytes)).collect();
+    let mut top: Vec<(&str, u64)> = t
+        .clients
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.bytes))
+        .collect();
     top_by(&mut top);
     for (client, _) in top {
         let c = &t.clients[client];

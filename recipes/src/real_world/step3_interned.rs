@@ -35,7 +35,9 @@ pub struct Interner {
 impl Interner {
     /// An interner with room for `n` strings before it grows.
     pub fn with_capacity(n: usize) -> Self {
-        Interner { ids: HashMap::with_capacity(n) }
+        Interner {
+            ids: HashMap::with_capacity(n),
+        }
     }
 
     /// The symbol of `s`, allocating only the first time `s` is seen.
@@ -171,7 +173,13 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
 // ANCHOR_END: interned
 
 pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
-    report.by_status = t.statuses.iter().enumerate().filter(|(_, &n)| n > 0).map(|(s, &n)| (s as u16, n)).collect();
+    report.by_status = t
+        .statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(s, &n)| (s as u16, n))
+        .collect();
     report.distinct_paths = t.paths.len();
     report.distinct_clients = t.clients.len();
     let path_names = t.path_names.names();
@@ -182,15 +190,28 @@ pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     top_by(&mut by_requests);
     for ((name, id), _) in by_requests {
         let p = &mut t.paths[id];
-        report.top_paths.push(PathSummary::new(name, p.requests, p.bytes, &mut p.latencies));
+        report.top_paths.push(PathSummary::new(
+            name,
+            p.requests,
+            p.bytes,
+            &mut p.latencies,
+        ));
     }
     let client_names = t.client_names.names();
-    let mut by_bytes: Vec<((&str, usize), u64)> =
-        t.clients.iter().enumerate().map(|(id, c)| ((client_names[id], id), c.1)).collect();
+    let mut by_bytes: Vec<((&str, usize), u64)> = t
+        .clients
+        .iter()
+        .enumerate()
+        .map(|(id, c)| ((client_names[id], id), c.1))
+        .collect();
     top_by(&mut by_bytes);
     for ((name, id), _) in by_bytes {
         let (requests, bytes) = t.clients[id];
-        report.top_clients.push(ClientSummary { client: name.to_string(), requests, bytes });
+        report.top_clients.push(ClientSummary {
+            client: name.to_string(),
+            requests,
+            bytes,
+        });
     }
     report
 }

@@ -126,13 +126,22 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
 
 // ANCHOR: soa_finish
 fn finish(c: Columns, mut report: Report) -> Report {
-    report.by_status =
-        c.statuses.iter().enumerate().filter(|(_, &n)| n > 0).map(|(s, &n)| (s as u16, n)).collect();
+    report.by_status = c
+        .statuses
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(s, &n)| (s as u16, n))
+        .collect();
     report.distinct_paths = c.path_requests.len();
     report.distinct_clients = c.client_requests.len();
     let path_names = c.path_names.names();
-    let mut top: Vec<((&str, usize), u64)> =
-        c.path_requests.iter().enumerate().map(|(id, &n)| ((path_names[id], id), n)).collect();
+    let mut top: Vec<((&str, usize), u64)> = c
+        .path_requests
+        .iter()
+        .enumerate()
+        .map(|(id, &n)| ((path_names[id], id), n))
+        .collect();
     top_by(&mut top);
     // Gather the top paths' latencies in one pass over the columns.
     let mut slot = vec![u8::MAX; c.path_requests.len()];
@@ -148,12 +157,18 @@ fn finish(c: Columns, mut report: Report) -> Report {
         }
     }
     for (((name, id), requests), lat) in top.into_iter().zip(&mut latencies) {
-        report.top_paths.push(PathSummary::new(name, requests, c.path_bytes[id], lat));
+        report
+            .top_paths
+            .push(PathSummary::new(name, requests, c.path_bytes[id], lat));
     }
     // ANCHOR_END: soa_finish
     let client_names = c.client_names.names();
-    let mut top: Vec<((&str, usize), u64)> =
-        c.client_bytes.iter().enumerate().map(|(id, &b)| ((client_names[id], id), b)).collect();
+    let mut top: Vec<((&str, usize), u64)> = c
+        .client_bytes
+        .iter()
+        .enumerate()
+        .map(|(id, &b)| ((client_names[id], id), b))
+        .collect();
     top_by(&mut top);
     for ((name, id), bytes) in top {
         report.top_clients.push(ClientSummary {
