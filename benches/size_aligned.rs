@@ -252,7 +252,6 @@ fn main() {
                 .filter(|t| matches!(t, TokenInline::Word(_)))
                 .count()
         });
-        record_consumed(name, "large variant boxed", "16 B token", 56);
         g.case("large variant boxed", "16 B token", || {
             let v: Vec<TokenBoxed> = (0..N)
                 .map(|i| {

@@ -786,3 +786,25 @@ pub fn count_in_two_threads<'a>(
     ]
 }
 // ANCHOR_END: false_sharing
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_shaped_box_tree_drops_without_overflowing_the_stack() {
+        // Built directly (insertion would be quadratic): a right-leaning chain
+        // a million nodes deep, which a recursive drop would overflow.
+        let mut root: Option<Box<BoxNode>> = None;
+        for key in (0..1_000_000).rev() {
+            root = Some(Box::new(BoxNode {
+                key,
+                left: None,
+                right: root,
+            }));
+        }
+        let tree = BoxTree { root };
+        assert!(tree.contains(999_999));
+        drop(tree);
+    }
+}

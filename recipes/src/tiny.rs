@@ -406,7 +406,8 @@ pub fn count_words_lookup_first<'a>(
     counts
 }
 
-/// Inline keys: short words never allocate, new or not.
+/// Inline keys, looked up with `&str` first: a short word never allocates,
+/// a long one (over 16 bytes) only when it is new.
 ///
 /// ```
 /// use alloc_recipes::tiny::count_words_inline;
@@ -414,9 +415,14 @@ pub fn count_words_lookup_first<'a>(
 /// assert_eq!(counts["a"], 2);
 /// ```
 pub fn count_words_inline<'a>(words: impl IntoIterator<Item = &'a str>) -> HashMap<InlineStr, u32> {
-    let mut counts = HashMap::new();
+    let mut counts: HashMap<InlineStr, u32> = HashMap::new();
     for w in words {
-        *counts.entry(InlineStr::from(w)).or_insert(0) += 1;
+        match counts.get_mut(w) {
+            Some(c) => *c += 1,
+            None => {
+                counts.insert(InlineStr::from(w), 1);
+            }
+        }
     }
     counts
 }

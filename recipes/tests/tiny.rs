@@ -99,3 +99,18 @@ fn packed_strings_are_two_allocations() {
     assert!(packed.iter().eq(words.iter().copied()));
     assert_eq!(packed.get(3), words[3]);
 }
+
+#[test]
+fn inline_keys_allocate_once_per_distinct_long_word() {
+    let long = [
+        "a word longer than sixteen bytes",
+        "another long word, also spilled",
+    ];
+    let words: Vec<&str> = (0..300)
+        .map(|i| if i % 3 == 0 { long[i % 2] } else { "short" })
+        .collect();
+    let (counts, c) = count(|| count_words_inline(words.iter().copied()));
+    // The table for 3 keys is allocated once (hashbrown's smallest table holds 3).
+    assert_eq!(c.allocs, 1 + 2, "{c:?}");
+    assert_eq!(counts["short"], 200);
+}
