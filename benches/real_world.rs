@@ -22,6 +22,7 @@ use alloc_recipes::real_world::loggen::{generate, LogReader};
 use alloc_recipes::real_world::*;
 use criterion::SamplingMode;
 use std::io::BufReader;
+use std::time::Duration;
 
 #[global_allocator]
 static A: common::BenchAlloc = common::bench_alloc();
@@ -144,9 +145,12 @@ fn main() {
 
     let log = generate(SEED, LINES);
     let mut g = common::group(&mut c, BENCH, ANALYZER_GROUP);
+    // One iteration is a whole 100k-line run (tens to hundreds of ms): ten
+    // flat samples of one or a few iterations each.
     g.criterion()
         .sample_size(10)
-        .sampling_mode(SamplingMode::Flat);
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(3));
     for (k, (name, step)) in STEPS.iter().enumerate() {
         let (_, counts) = count(|| step(&log).expect("the generated log is valid UTF-8"));
         record_per_unit(

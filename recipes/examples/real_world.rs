@@ -98,7 +98,9 @@ fn digest(v: &impl std::fmt::Debug) -> u64 {
 fn child(a: &Args) -> std::io::Result<()> {
     let (secs, counts, result_digest, report) = if let Some(k) = a.step {
         let path = a.log.as_deref().expect("--step needs --log");
-        let input = BufReader::with_capacity(64 * 1024, std::fs::File::open(path)?);
+        let file = std::fs::File::open(path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
+        let input = BufReader::with_capacity(64 * 1024, file);
         let start = Instant::now();
         let (report, counts) = count(|| step_generic(k, input));
         let secs = start.elapsed().as_secs_f64();

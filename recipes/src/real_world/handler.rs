@@ -24,9 +24,20 @@ use std::io::Write;
 use super::loggen::SplitMix64;
 
 /// How many responses wait to be written at once.
+///
+/// ```
+/// assert_eq!(alloc_recipes::real_world::handler::WINDOW, 16);
+/// ```
 pub const WINDOW: usize = 16;
 
 /// What a run of the server produced: the same for every version.
+///
+/// ```
+/// use alloc_recipes::real_world::handler::{requests, serve_pooled};
+/// let s = serve_pooled(&requests(2, 16), 100);
+/// assert_eq!(s.responses, 100);
+/// assert!(s.bytes > 100 * 100);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServeSummary {
     /// Responses written.
@@ -441,6 +452,12 @@ pub fn serve_pooled(requests: &[Vec<u8>], calls: usize) -> ServeSummary {
 // ANCHOR_END: handler_pooled
 
 /// A handler version: serves `calls` requests cycling through the given ones.
+///
+/// ```
+/// use alloc_recipes::real_world::handler::{requests, ServeFn, HANDLER_STEPS};
+/// let arena: ServeFn = HANDLER_STEPS[1].1;
+/// assert_eq!(arena(&requests(1, 4), 10).responses, 10);
+/// ```
 pub type ServeFn = fn(&[Vec<u8>], usize) -> ServeSummary;
 
 /// Every handler version, in order, with the name the benches use.

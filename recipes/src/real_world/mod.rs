@@ -57,12 +57,30 @@ pub mod step4_compact;
 pub mod step5_soa;
 
 /// How many entries the report lists in each top table.
+///
+/// ```
+/// use alloc_recipes::real_world::{loggen, step5_soa, TOP_N};
+/// let r = step5_soa::analyze(&loggen::generate(3, 1_000)[..]).unwrap();
+/// assert_eq!(r.top_paths.len(), TOP_N);
+/// ```
 pub const TOP_N: usize = 10;
 
-/// How many lines the batched steps parse before they aggregate.
+/// How many lines the batched steps parse before they aggregate: 4,096
+/// records of step 4's 24 bytes fill 96 KiB, a whole number of pages.
+///
+/// ```
+/// use alloc_recipes::real_world::{step4_compact::Record, BATCH_LINES};
+/// assert_eq!(BATCH_LINES * size_of::<Record>() % 4096, 0);
+/// ```
 pub const BATCH_LINES: usize = 4096;
 
 /// An analyzer step: reads the log, returns the report.
+///
+/// ```
+/// use alloc_recipes::real_world::{AnalyzeFn, STEPS};
+/// let naive: AnalyzeFn = STEPS[0].1;
+/// assert_eq!(naive(b"").unwrap().lines, 0);
+/// ```
 pub type AnalyzeFn = fn(&[u8]) -> std::io::Result<Report>;
 
 /// Every analyzer step, in order, with the name the benches and the book use.
@@ -82,6 +100,13 @@ pub const STEPS: [(&str, AnalyzeFn); 6] = [
 ];
 
 /// The fields of one log line, borrowed from it: what [`parse_line`] returns.
+///
+/// ```
+/// use alloc_recipes::real_world::parse_line;
+/// let line = r#"10.0.0.9 - bob [29/Nov/2026:23:59:59 +0000] "POST /login HTTP/1.1" 302 0 911 "Go-http-client/1.1""#;
+/// let f = parse_line(line).unwrap();
+/// assert_eq!((f.client, f.user, f.method, f.bytes, f.agent), ("10.0.0.9", "bob", "POST", 0, "Go-http-client/1.1"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fields<'a> {
     /// The client address, e.g. `10.1.4.20`.
@@ -216,6 +241,13 @@ impl PathSummary {
 }
 
 /// One client in the report's top table.
+///
+/// ```
+/// use alloc_recipes::real_world::{loggen, step4_compact};
+/// let r = step4_compact::analyze(&loggen::generate(3, 1_000)[..]).unwrap();
+/// let top = &r.top_clients[0];
+/// assert!(r.top_clients.iter().all(|c| c.bytes <= top.bytes));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSummary {
     /// The client address.
@@ -227,6 +259,13 @@ pub struct ClientSummary {
 }
 
 /// What the analyzer prints: the same for every step.
+///
+/// ```
+/// use alloc_recipes::real_world::{loggen, step2_arena};
+/// let r = step2_arena::analyze(&loggen::generate(3, 1_000)[..]).unwrap();
+/// assert_eq!(r.by_hour.iter().sum::<u64>(), r.lines - r.malformed);
+/// assert!(r.to_string().starts_with("1000 lines"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Report {
     /// Lines read, malformed ones included.
