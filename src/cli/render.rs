@@ -363,15 +363,21 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             })
             .collect();
         let _ = writeln!(md, "#### {group}\n");
-        let _ = write!(md, "| case | size / input | allocs/op | B/op |");
+        let has_counts = rows.iter().any(|row| {
+            ALLOCATORS
+                .iter()
+                .any(|a| r.allocs.contains_key(&(key(row), a.to_string())))
+        });
+        let mut table = String::new();
+        let _ = write!(table, "| case | size / input | allocs/op | B/op |");
         for a in &allocs_with_times {
-            let _ = write!(md, " {a} |");
+            let _ = write!(table, " {a} |");
         }
-        let _ = write!(md, "\n|---|---|---:|---:|");
+        let _ = write!(table, "\n|---|---|---:|---:|");
         for _ in &allocs_with_times {
-            md.push_str("---:|");
+            table.push_str("---:|");
         }
-        md.push('\n');
+        table.push('\n');
         // Baseline for a row: the first row of the group with the same param.
         let baseline = |row: &(String, String)| {
             rows.iter()
@@ -392,7 +398,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                 .copied()
                 .unwrap_or((f64::NAN, f64::NAN));
             let _ = write!(
-                md,
+                table,
                 "| {} | {} | {} | {} |",
                 row.0,
                 row.1,
@@ -423,11 +429,15 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                         "–".into()
                     }
                 };
-                let _ = write!(md, " {cell} |");
+                let _ = write!(table, " {cell} |");
             }
-            md.push('\n');
+            table.push('\n');
         }
-        md.push('\n');
+        table.push('\n');
+        // A group that only records metrics (no timed case) shows just those.
+        if has_counts || !allocs_with_times.is_empty() {
+            md.push_str(&table);
+        }
         // Extra metrics (peak RSS, ...): one small table, allocators as columns.
         let names = r
             .metric_names
@@ -477,7 +487,9 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             md.push('\n');
         }
         if allocs_with_times.is_empty() {
-            md.push_str("*No timing results yet: run `cargo run --release -- book`.*\n\n");
+            if has_counts {
+                md.push_str("*No timing results yet: run `cargo run --release -- book`.*\n\n");
+            }
         } else {
             let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
             let svg = svg::bar_chart(
