@@ -189,5 +189,6 @@ library_benchmark_group!(
 
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["COOKBOOK_ALLOC"]);
+    setup = common::check_allocator_env();
     library_benchmark_groups = fixed_size_one_thread, mixed_stream
 );
