@@ -425,6 +425,8 @@ pub fn thread_buffers_idle() -> usize {
 ///
 /// `make` builds an object when the pool is empty. The crate's pool never
 /// drops what comes back: it grows to the peak number in use and stays there.
+/// Its pool is a `parking_lot` mutex around a `Vec`: like [`MutexPool`], two
+/// lock operations per use, and threads queue on it under contention.
 ///
 /// ```
 /// use alloc_recipes::pooling::pull_reset;
