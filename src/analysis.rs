@@ -10,5 +10,8 @@ pub struct Explanation {
 pub fn explain(size: usize) -> Explanation {
     let c = crate::size_class::GO.class_of(size);
     let r = crate::size_class::GO.size(c);
-    Explanation { rounded: r, waste: r - size }
+    Explanation {
+        rounded: r,
+        waste: r - size,
+    }
 }

@@ -360,7 +360,8 @@ impl SizeClassTable {
         let tail_waste = span_bytes - size * objects;
         let prev = self.sizes[c - 1] as usize;
         let max_waste = (size - prev - 1) * objects + tail_waste;
-        let align_shift = (size.trailing_zeros() as usize).min(self.page_size.trailing_zeros() as usize);
+        let align_shift =
+            (size.trailing_zeros() as usize).min(self.page_size.trailing_zeros() as usize);
         SizeClass {
             class,
             size,
@@ -475,11 +476,11 @@ mod tests {
     /// Go's `size_to_class8` and `size_to_class128`, as published.
     const GO_CLASS8: [u8; 129] = [
         0, 1, 2, 3, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15,
-        15, 16, 16, 17, 17, 18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21, 22, 22, 22,
-        22, 23, 23, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 27,
-        27, 27, 27, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30,
-        30, 30, 30, 30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 32,
-        32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
+        15, 16, 16, 17, 17, 18, 18, 19, 19, 19, 19, 20, 20, 20, 20, 21, 21, 21, 21, 22, 22, 22, 22,
+        23, 23, 23, 23, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27,
+        27, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30,
+        30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32,
+        32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
     ];
 
     #[test]
@@ -497,7 +498,15 @@ mod tests {
                 format!("{:.2}", row.max_waste_pct),
                 row.min_align,
             );
-            let want = (want.0, want.1, want.2, want.3, want.4, want.5.to_string(), want.6);
+            let want = (
+                want.0,
+                want.1,
+                want.2,
+                want.3,
+                want.4,
+                want.5.to_string(),
+                want.6,
+            );
             assert_eq!(got, want, "class {}", row.class);
         }
     }
@@ -518,8 +527,16 @@ mod tests {
         for size in 1..=MAX_SMALL_SIZE {
             let c = GO.class_of(size);
             assert!(c >= 1, "size {size} got class 0");
-            assert!(GO.size(c) >= size, "size {size} in class {c} of {}", GO.size(c));
-            assert!(GO.size(c - 1) < size, "size {size} fits class {} already", c - 1);
+            assert!(
+                GO.size(c) >= size,
+                "size {size} in class {c} of {}",
+                GO.size(c)
+            );
+            assert!(
+                GO.size(c - 1) < size,
+                "size {size} fits class {} already",
+                c - 1
+            );
         }
         assert_eq!(GO.class_of(0), 1);
         assert_eq!(GO.class_of(MAX_SMALL_SIZE + 1), 0);
@@ -533,7 +550,12 @@ mod tests {
 
     #[test]
     fn what_if_tables_are_consistent() {
-        for (page, max) in [(4096, 32768), (16384, 32768), (8192, 65536), (65536, 262144)] {
+        for (page, max) in [
+            (4096, 32768),
+            (16384, 32768),
+            (8192, 65536),
+            (65536, 262144),
+        ] {
             let t = SizeClassTable::generate(page, max).unwrap();
             assert_eq!(t.size(t.len() as u8 - 1), max, "page {page} max {max}");
             for size in 1..=max {

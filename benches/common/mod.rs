@@ -39,7 +39,12 @@ pub enum Which {
 }
 
 impl Which {
-    pub const ALL: [Which; 4] = [Which::System, Which::GoAlloc, Which::Mimalloc, Which::Jemalloc];
+    pub const ALL: [Which; 4] = [
+        Which::System,
+        Which::GoAlloc,
+        Which::Mimalloc,
+        Which::Jemalloc,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -51,7 +56,9 @@ impl Which {
     }
 
     fn parse(bytes: &[u8]) -> Option<Which> {
-        Which::ALL.into_iter().find(|w| w.name().as_bytes() == bytes)
+        Which::ALL
+            .into_iter()
+            .find(|w| w.name().as_bytes() == bytes)
     }
 }
 
@@ -176,7 +183,11 @@ pub struct Group<'a> {
 /// Opens a group named `name` in the bench file `bench` (e.g. `"pooling"`).
 pub fn group<'a>(c: &'a mut Criterion, bench: &'static str, name: &str) -> Group<'a> {
     let inner = c.benchmark_group(format!("{name} [{}]", which().name()));
-    Group { bench, name: name.to_string(), inner }
+    Group {
+        bench,
+        name: name.to_string(),
+        inner,
+    }
 }
 
 impl<'a> Group<'a> {
@@ -195,12 +206,18 @@ impl<'a> Group<'a> {
             }
         });
         self.record(variant, &param.to_string(), counts, 3);
-        self.inner.bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
+        self.inner
+            .bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
     }
 
     /// Like [`Group::case`], for work that spreads over several threads:
     /// counts every thread's allocations.
-    pub fn case_threads<O>(&mut self, variant: &str, param: impl Display, mut f: impl FnMut() -> O) {
+    pub fn case_threads<O>(
+        &mut self,
+        variant: &str,
+        param: impl Display,
+        mut f: impl FnMut() -> O,
+    ) {
         black_box(f());
         let (_, counts) = count_all_threads(|| {
             for _ in 0..3 {
@@ -208,7 +225,8 @@ impl<'a> Group<'a> {
             }
         });
         self.record(variant, &param.to_string(), counts, 3);
-        self.inner.bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
+        self.inner
+            .bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
     }
 
     /// Writes one line to `allocs/<bench>.jsonl` and prints it, `-benchmem` style.
@@ -232,7 +250,10 @@ impl<'a> Group<'a> {
                 .write_all(line.as_bytes())
         });
         if let Err(e) = written {
-            eprintln!("warning: could not record allocation counts in {}: {e}", dir.display());
+            eprintln!(
+                "warning: could not record allocation counts in {}: {e}",
+                dir.display()
+            );
         }
     }
 
@@ -244,7 +265,14 @@ impl<'a> Group<'a> {
 /// Records an extra measured value for a case (peak resident bytes, cache
 /// misses, ...) in `metrics/<bench>.jsonl`; the book shows it as a column named
 /// `metric` (say the unit in the name: `"peak RSS (MiB)"`).
-pub fn record_metric(bench: &str, group: &str, variant: &str, param: &str, metric: &str, value: f64) {
+pub fn record_metric(
+    bench: &str,
+    group: &str,
+    variant: &str,
+    param: &str,
+    metric: &str,
+    value: f64,
+) {
     let alloc = which().name();
     println!("{group}/{variant}/{param} [{alloc}]: {metric} = {value}");
     let line = format!(
@@ -259,6 +287,9 @@ pub fn record_metric(bench: &str, group: &str, variant: &str, param: &str, metri
             .write_all(line.as_bytes())
     });
     if let Err(e) = written {
-        eprintln!("warning: could not record {metric} in {}: {e}", dir.display());
+        eprintln!(
+            "warning: could not record {metric} in {}: {e}",
+            dir.display()
+        );
     }
 }
