@@ -181,5 +181,6 @@ library_benchmark_group!(
 
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["COOKBOOK_ALLOC"]);
+    setup = common::check_allocator_env();
     library_benchmark_groups = records_100k, tree_100k, presize_and_inline
 );

@@ -35,7 +35,10 @@ fn use_buffer(buf: &mut Vec<u8>, src: &[u8]) -> u8 {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = source)]
+#[bench::size_64_b(args = (64), setup = source)]
+#[bench::size_1_kib(args = (1024), setup = source)]
+#[bench::size_64_kib(args = (65536), setup = source)]
+#[bench::size_1_mib(args = (1048576), setup = source)]
 fn fresh_vec(src: Vec<u8>) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -52,7 +55,10 @@ fn local_pool_setup(size: usize) -> (LocalPool<Vec<u8>>, Vec<u8>) {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = local_pool_setup)]
+#[bench::size_64_b(args = (64), setup = local_pool_setup)]
+#[bench::size_1_kib(args = (1024), setup = local_pool_setup)]
+#[bench::size_64_kib(args = (65536), setup = local_pool_setup)]
+#[bench::size_1_mib(args = (1048576), setup = local_pool_setup)]
 fn local_pool((pool, src): (LocalPool<Vec<u8>>, Vec<u8>)) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -68,7 +74,10 @@ fn mutex_pool_setup(size: usize) -> (MutexPool<Vec<u8>>, Vec<u8>) {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = mutex_pool_setup)]
+#[bench::size_64_b(args = (64), setup = mutex_pool_setup)]
+#[bench::size_1_kib(args = (1024), setup = mutex_pool_setup)]
+#[bench::size_64_kib(args = (65536), setup = mutex_pool_setup)]
+#[bench::size_1_mib(args = (1048576), setup = mutex_pool_setup)]
 fn mutex_vec_pool((pool, src): (MutexPool<Vec<u8>>, Vec<u8>)) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -82,7 +91,10 @@ fn crate_pool_setup(size: usize) -> (Pool<Vec<u8>>, Vec<u8>) {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = crate_pool_setup)]
+#[bench::size_64_b(args = (64), setup = crate_pool_setup)]
+#[bench::size_1_kib(args = (1024), setup = crate_pool_setup)]
+#[bench::size_64_kib(args = (65536), setup = crate_pool_setup)]
+#[bench::size_1_mib(args = (1048576), setup = crate_pool_setup)]
 fn object_pool_crate((pool, src): (Pool<Vec<u8>>, Vec<u8>)) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -100,7 +112,10 @@ fn thread_pool_setup(size: usize) -> Vec<u8> {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = thread_pool_setup)]
+#[bench::size_64_b(args = (64), setup = thread_pool_setup)]
+#[bench::size_1_kib(args = (1024), setup = thread_pool_setup)]
+#[bench::size_64_kib(args = (65536), setup = thread_pool_setup)]
+#[bench::size_1_mib(args = (1048576), setup = thread_pool_setup)]
 fn thread_local_pool(src: Vec<u8>) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -116,7 +131,10 @@ fn buffer_pool_setup(size: usize) -> (BufferPool, Vec<u8>) {
 }
 
 #[library_benchmark]
-#[benches::size(args = [64, 1024, 65536, 1048576], setup = buffer_pool_setup)]
+#[bench::size_64_b(args = (64), setup = buffer_pool_setup)]
+#[bench::size_1_kib(args = (1024), setup = buffer_pool_setup)]
+#[bench::size_64_kib(args = (65536), setup = buffer_pool_setup)]
+#[bench::size_1_mib(args = (1048576), setup = buffer_pool_setup)]
 fn buffer_pool((pool, src): (BufferPool, Vec<u8>)) -> u8 {
     let mut x = 0;
     for _ in 0..USES {
@@ -189,5 +207,6 @@ library_benchmark_group!(
 
 main!(
     config = LibraryBenchmarkConfig::default().pass_through_envs(["COOKBOOK_ALLOC"]);
+    setup = common::check_allocator_env();
     library_benchmark_groups = fixed_size_one_thread, mixed_stream
 );

@@ -7,14 +7,19 @@
 //! The fact a reader gets wrong: a pool is not free. Taking an object from a
 //! pool and giving it back costs a few branches (single thread) or a lock
 //! (shared pool), which is about what a good allocator charges for a small
-//! block, so pooling small objects wins little or nothing. It pays for *large*
-//! buffers, which the system allocator hands back to the OS and must fault in
-//! again, and for objects whose construction is costly beyond the allocation.
-//! The book's pooling chapter shows the measured crossover per allocator.
+//! block, so pooling small objects wins little under a good allocator, and a
+//! shared pool under contention can lose. Nor does pooling pay for every
+//! "large" buffer: glibc keeps freed blocks up to its mmap threshold (which
+//! rises to 32 MiB at most) and reuses them, so a 1 MiB buffer is cheap to
+//! allocate again. It pays for buffers the allocator returns to the OS and
+//! must fault in again, and for objects costly to build for other reasons.
+//! The book's pooling chapter shows the measurements per allocator.
 //!
 //! # When to use
-//! - Buffers of tens of KiB and more, allocated and dropped at a high rate
-//!   (I/O buffers, per-request scratch space, encoder state).
+//! - Buffers above the allocator's mmap threshold (tens of MiB under glibc)
+//!   allocated at a high rate: a fresh one means fresh pages, faulted in.
+//! - Small buffers under an allocator with a slow small-object path, with a
+//!   pool that takes no lock ([`LocalPool`], [`with_thread_buffer`]).
 //! - Objects that are costly to build for reasons other than memory
 //!   (a pre-sized hash map, a compiled regex cache).
 //!
@@ -420,6 +425,8 @@ pub fn thread_buffers_idle() -> usize {
 ///
 /// `make` builds an object when the pool is empty. The crate's pool never
 /// drops what comes back: it grows to the peak number in use and stays there.
+/// Its pool is a `parking_lot` mutex around a `Vec`: like [`MutexPool`], two
+/// lock operations per use, and threads queue on it under contention.
 ///
 /// ```
 /// use alloc_recipes::pooling::pull_reset;

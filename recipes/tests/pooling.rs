@@ -266,7 +266,7 @@ fn buffer_pool_hands_out_enough_capacity_and_files_grown_buffers_by_capacity() {
 fn buffer_pool_reuses_a_mixed_stream_without_allocating() {
     let pool = BufferPool::new(16 << 20);
     let sizes = [100, 5000, 64 * 1024, 300, 1 << 20, 17, 5000];
-    let mut stream = || {
+    let stream = || {
         for &n in &sizes {
             let mut b = pool.get(n);
             assert!(b.is_empty() && b.capacity() >= n);
