@@ -173,6 +173,39 @@ pub fn criterion() -> Criterion {
         .configure_from_args()
 }
 
+/// The name filter criterion got on the command line, if any: the first
+/// argument that is neither an option nor an option's value.
+fn criterion_filter() -> Option<String> {
+    const TAKES_VALUE: [&str; 17] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--profile-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--color",
+        "--format",
+        "--plotting-backend",
+        "--output-format",
+        "--logfile",
+    ];
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if TAKES_VALUE.contains(&a.as_str()) || a == "-c" || a == "-s" {
+            args.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
+}
+
 /// A criterion group that also records allocation counts.
 pub struct Group<'a> {
     bench: &'static str,
@@ -199,6 +232,9 @@ impl<'a> Group<'a> {
     /// Measures one case: allocations and bytes per call of `f` on this thread
     /// (after one warm-up call, over 3 calls), then its time.
     pub fn case<O>(&mut self, variant: &str, param: impl Display, mut f: impl FnMut() -> O) {
+        if !self.selected(variant, &param.to_string()) {
+            return;
+        }
         black_box(f());
         let (_, counts) = count(|| {
             for _ in 0..3 {
@@ -218,6 +254,9 @@ impl<'a> Group<'a> {
         param: impl Display,
         mut f: impl FnMut() -> O,
     ) {
+        if !self.selected(variant, &param.to_string()) {
+            return;
+        }
         black_box(f());
         let (_, counts) = count_all_threads(|| {
             for _ in 0..3 {
@@ -227,6 +266,18 @@ impl<'a> Group<'a> {
         self.record(variant, &param.to_string(), counts, 3);
         self.inner
             .bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
+    }
+
+    /// Whether criterion's name filter (`cargo bench --bench X -- FILTER`)
+    /// keeps this case, so a filtered run neither counts nor records the
+    /// cases it skips. A literal filter is matched as a substring of the id;
+    /// a filter with regex syntax keeps every case (criterion decides).
+    fn selected(&self, variant: &str, param: &str) -> bool {
+        let id = format!("{} [{}]/{variant}/{param}", self.name, which().name());
+        match criterion_filter() {
+            Some(f) if !f.contains(|c: char| "\\^$.|?*+()[]{}".contains(c)) => id.contains(&f),
+            _ => true,
+        }
     }
 
     /// Writes one line to `allocs/<bench>.jsonl` and prints it, `-benchmem` style.
