@@ -108,9 +108,9 @@ pub use stats::{ClassStats, Stats};
 use central_list::CentralList;
 use lock::SpinLock;
 use page_heap::{PageHeap, PageMap};
-use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK, TINY_CLASS};
+use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
 #[cfg(debug_assertions)]
-use span::{Span, SpanState};
+use span::{Span, SpanState, TINY_CLASS};
 use stats::SharedCounters;
 use thread_cache::{bump, CacheRegistry, ThreadCache};
 

@@ -296,7 +296,7 @@ impl PageHeap {
     }
 
     /// A new span of `n` pages cut from the frontier, growing the heap if needed.
-    fn from_frontier(&mut self, map: &PageMap, n: usize) -> *mut Span {
+    fn carve_frontier(&mut self, map: &PageMap, n: usize) -> *mut Span {
         let bytes = n * PAGE_SIZE;
         if self.frontier_end - self.frontier < bytes {
             let size = bytes.div_ceil(ARENA_BYTES) * ARENA_BYTES;
@@ -402,7 +402,7 @@ impl PageHeap {
         }
         let mut s = self.find_free(need);
         if s.is_null() {
-            s = self.from_frontier(map, need);
+            s = self.carve_frontier(map, need);
             if s.is_null() {
                 return s;
             }

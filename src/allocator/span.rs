@@ -217,7 +217,9 @@ impl Span {
         self.free.is_null() && self.bump == self.nelems
     }
 
-    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start.
+    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start
+    /// (for the debug checks).
+    #[cfg(any(debug_assertions, test))]
     pub fn slot_of(&self, addr: usize) -> Option<usize> {
         if self.state != SpanState::Small || addr < self.first {
             return None;

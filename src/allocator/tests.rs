@@ -1,6 +1,7 @@
 //! Unit tests of `GoAlloc` as a whole (each component file has its own).
 
 use super::*;
+use span::TINY_CLASS;
 use std::alloc::{GlobalAlloc, Layout};
 
 fn lay(size: usize, align: usize) -> Layout {

@@ -369,7 +369,7 @@ fn register_thread_exit() -> bool {
     }
     let key = KEY.load(Relaxed) as libc::pthread_key_t;
     // SAFETY: the key is valid; a non-null value makes glibc call the destructor.
-    unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) == 0 }
+    unsafe { libc::pthread_setspecific(key, ptr::dangling::<libc::c_void>()) == 0 }
 }
 
 /// pthread key destructor: flush and park every cache of the exiting thread.
