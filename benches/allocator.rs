@@ -147,7 +147,8 @@ fn producer_consumer<A: GlobalAlloc + Sync>(a: &A, n: usize, l: Layout) {
             unsafe { p.write(1) };
             batch.push(p as usize);
             if batch.len() == 100 {
-                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(100))).unwrap();
+                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(100)))
+                    .unwrap();
             }
         }
         tx.send(batch).unwrap();
@@ -168,7 +169,13 @@ impl Rng {
 /// Larson-like server churn: `threads` threads each own `slots` objects and
 /// replace random ones with random sizes (16..=1024 B); after each round the
 /// slots are handed to fresh threads, which free what the old ones made.
-fn larson<A: GlobalAlloc + Sync>(a: &A, threads: usize, rounds: usize, slots: usize, replacements: usize) {
+fn larson<A: GlobalAlloc + Sync>(
+    a: &A,
+    threads: usize,
+    rounds: usize,
+    slots: usize,
+    replacements: usize,
+) {
     let mut owned: Vec<Vec<(usize, usize)>> = vec![Vec::new(); threads];
     for round in 0..rounds {
         owned = std::thread::scope(|s| {
@@ -177,7 +184,8 @@ fn larson<A: GlobalAlloc + Sync>(a: &A, threads: usize, rounds: usize, slots: us
                 .enumerate()
                 .map(|(t, mut mine)| {
                     s.spawn(move || {
-                        let mut rng = Rng(0x9E37_79B9 ^ ((round * threads + t) as u64 + 1) * 0x1234_5677);
+                        let mut rng =
+                            Rng(0x9E37_79B9 ^ ((round * threads + t) as u64 + 1) * 0x1234_5677);
                         while mine.len() < slots {
                             let size = 16 + (rng.next() % 1009) as usize;
                             // SAFETY: non-zero layout; freed later by some thread.
@@ -266,7 +274,11 @@ fn main() {
     }
     g.finish();
 
-    let mut g = common::group(&mut c, "allocator", "batch: N allocations of 64 B, then N frees");
+    let mut g = common::group(
+        &mut c,
+        "allocator",
+        "batch: N allocations of 64 B, then N frees",
+    );
     g.criterion().sample_size(10);
     let mut ptrs = Vec::with_capacity(100_000);
     for n in [1_000, 100_000] {
@@ -280,24 +292,45 @@ fn main() {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
     each_allocator!(g, "cache hit (64 B pair)", |a| pair(a, lay(64)));
-    each_allocator!(g, "central refill (256 x 1 KiB, then free)", |a| batch(a, &mut ptrs, 256, lay(1024)));
+    each_allocator!(g, "central refill (256 x 1 KiB, then free)", |a| batch(
+        a,
+        &mut ptrs,
+        256,
+        lay(1024)
+    ));
     each_allocator!(g, "page heap (64 KiB pair)", |a| pair(a, lay(64 << 10)));
     GOALLOC.set_scavenge_threshold(0);
-    each_allocator!(g, "fresh OS memory (1 MiB, every page touched)", |a| touch_pages(a, 1 << 20));
+    each_allocator!(g, "fresh OS memory (1 MiB, every page touched)", |a| {
+        touch_pages(a, 1 << 20)
+    });
     GOALLOC.set_scavenge_threshold(alloc_cookbook::allocator::DEFAULT_SCAVENGE_THRESHOLD);
     g.finish();
 
-    let mut g = common::group(&mut c, "allocator", "producer/consumer: one thread allocates, another frees");
+    let mut g = common::group(
+        &mut c,
+        "allocator",
+        "producer/consumer: one thread allocates, another frees",
+    );
     g.criterion().sample_size(10);
-    each_allocator_threads!(g, "10,000 x 64 B", |a| producer_consumer(a, 10_000, lay(64)));
+    each_allocator_threads!(g, "10,000 x 64 B", |a| producer_consumer(
+        a,
+        10_000,
+        lay(64)
+    ));
     g.finish();
 
     let mut g = common::group(&mut c, "allocator", "larson-like server churn, 2 threads");
     g.criterion().sample_size(10);
-    each_allocator_threads!(g, "2 rounds x 2 threads x 5,000 replacements", |a| larson(a, 2, 2, 500, 5_000));
+    each_allocator_threads!(g, "2 rounds x 2 threads x 5,000 replacements", |a| larson(
+        a, 2, 2, 500, 5_000
+    ));
     g.finish();
 
-    let mut g = common::group(&mut c, "allocator", "independent churn of mixed small sizes");
+    let mut g = common::group(
+        &mut c,
+        "allocator",
+        "independent churn of mixed small sizes",
+    );
     g.criterion().sample_size(10);
     each_allocator_threads!(g, "1 thread", |a| mixed_churn(a, 1));
     each_allocator_threads!(g, "2 threads (twice the work)", |a| mixed_churn(a, 2));

@@ -26,7 +26,7 @@ use std::hint::black_box;
 static A: common::BenchAlloc = common::bench_alloc();
 
 static GOALLOC: GoAlloc = GoAlloc::new();
-static MIMALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static MIMALLOC: ::mimalloc::MiMalloc = ::mimalloc::MiMalloc;
 static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Pairs per measured call.
