@@ -185,7 +185,7 @@ fn larson<A: GlobalAlloc + Sync>(
                 .map(|(t, mut mine)| {
                     s.spawn(move || {
                         let mut rng =
-                            Rng(0x9E37_79B9 ^ ((round * threads + t) as u64 + 1) * 0x1234_5677);
+                            Rng(0x9E37_79B9 ^ (((round * threads + t) as u64 + 1) * 0x1234_5677));
                         while mine.len() < slots {
                             let size = 16 + (rng.next() % 1009) as usize;
                             // SAFETY: non-zero layout; freed later by some thread.
