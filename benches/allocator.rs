@@ -223,14 +223,15 @@ fn larson<A: GlobalAlloc + Sync>(
 
 const MIXED: [usize; 8] = [24, 40, 72, 136, 264, 520, 1032, 16];
 
-/// Independent churn: each of `threads` threads does 20 rounds of 500
+/// Independent churn: each of `threads` threads does 100 rounds of 500
 /// allocations of mixed small sizes, then frees them.
 fn mixed_churn<A: GlobalAlloc + Sync>(a: &A, threads: usize) {
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(move || {
                 let mut ptrs = Vec::with_capacity(500);
-                for _ in 0..20 {
+                // Enough work per thread that spawning it is a small share.
+                for _ in 0..100 {
                     for i in 0..500 {
                         let l = lay(MIXED[i % MIXED.len()]);
                         // SAFETY: non-zero layout; freed below.
