@@ -602,8 +602,8 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
     // SAFETY: the caller freed p, a slot of `class`; its first word is ours now.
-    unsafe { (*o).next = list.head };
-    list.head = o;
+    unsafe { (*o).next = list.freed };
+    list.freed = o;
     list.room -= 1;
     let full = list.room == 0;
     // SAFETY: as above.

@@ -55,12 +55,20 @@ const NO_KEY: usize = usize::MAX;
 
 /// One size class's free objects in a thread cache.
 ///
+/// Two lists, as mimalloc shards its free lists: allocations pop from
+/// `head`, frees push on `freed`, and `freed` becomes `head` only when
+/// `head` runs dry. An alloc+free loop then does not wait on its own
+/// previous store (the free's write of the head is not the next
+/// allocation's read), which is worth a few cycles per pair.
+///
 /// The list counts down the room it has left rather than up its length:
 /// a free is then one decrement and a branch on zero (the flush), with no
 /// second load for the limit.
 #[repr(C)]
 pub(crate) struct FreeList {
     pub head: *mut FreeObject,
+    /// Objects freed since `head` last ran dry.
+    pub freed: *mut FreeObject,
     /// Objects the list may still take before it flushes a batch (`max - len`).
     pub room: u32,
     /// Most objects the list holds.
@@ -170,6 +178,16 @@ impl CacheRegistry {
 #[cold]
 #[inline(never)]
 pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
+    let list = &mut cache.lists[class];
+    if !list.freed.is_null() {
+        // Objects freed by this thread: they become the allocation list.
+        let o = list.freed;
+        // SAFETY: objects on a cache list are free slots linked through their first word.
+        list.head = unsafe { (*o).next };
+        list.freed = ptr::null_mut();
+        list.room += 1;
+        return o.cast();
+    }
     // SAFETY: a cache's heap outlives it (heaps are never freed).
     let heap = unsafe { &*cache.heap };
     let info = &heap.info[class];
@@ -200,7 +218,7 @@ pub(crate) fn flush_batch(cache: &mut ThreadCache, class: usize) {
     flush_n(cache, class, n);
 }
 
-/// Gives `n` objects of `class` (from the head of the list) back.
+/// Gives `n` objects of `class` back: the freed ones first, the oldest-cached last.
 fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     if n == 0 {
         return;
@@ -208,15 +226,27 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
     let list = &mut cache.lists[class];
-    let head = list.head;
-    let mut tail = head;
-    // SAFETY: the list holds `len >= n` linked free objects.
+    let mut chain = Chain::EMPTY;
+    // SAFETY: the two lists hold `len >= n` linked free objects between them.
     unsafe {
-        for _ in 1..n {
-            tail = (*tail).next;
+        for _ in 0..n {
+            let from = if list.freed.is_null() {
+                &mut list.head
+            } else {
+                &mut list.freed
+            };
+            let o = *from;
+            *from = (*o).next;
+            (*o).next = ptr::null_mut();
+            if chain.head.is_null() {
+                chain.head = o;
+            } else {
+                (*chain.tail).next = o;
+            }
+            chain.tail = o;
         }
-        list.head = (*tail).next;
     }
+    let head = chain.head;
     list.room += n;
     bump(&cache.counters.flushes, 1);
     // SAFETY: the objects are free slots of this heap's spans of `class`.
@@ -234,7 +264,9 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
         let n = cache.lists[class].len();
         flush_n(cache, class, n);
     }
-    debug_assert!(cache.lists[TINY_CLASS].head.is_null());
+    debug_assert!(
+        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null()
+    );
 }
 
 /// Gives a chain straight to the central list (the direct path, no cache).

@@ -65,6 +65,7 @@ fn counter(addr: usize) -> &'static AtomicI8 {
 pub(crate) fn refill(cache: &mut ThreadCache, size: usize) -> *mut u8 {
     retire(cache);
     let list = &mut cache.lists[TINY_CLASS];
+    // Blocks freed since the list last ran dry are found by thread_cache::refill.
     let block = if !list.head.is_null() {
         let b = list.head;
         // SAFETY: objects on a cache list are free slots linked through their first word.
