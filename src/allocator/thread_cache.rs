@@ -226,26 +226,32 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
     let list = &mut cache.lists[class];
+    // Cut a prefix of `freed`, then (if it was shorter than n) one of `head`.
     let mut chain = Chain::EMPTY;
-    // SAFETY: the two lists hold `len >= n` linked free objects between them.
+    // SAFETY: the two lists hold `len >= n` linked free objects between them;
+    // `release` follows exactly n links, so the chain needs no terminator.
     unsafe {
-        for _ in 0..n {
-            let from = if list.freed.is_null() {
-                &mut list.head
-            } else {
-                &mut list.freed
-            };
-            let o = *from;
-            *from = (*o).next;
-            (*o).next = ptr::null_mut();
-            if chain.head.is_null() {
-                chain.head = o;
-            } else {
-                (*chain.tail).next = o;
+        for from in [&mut list.freed, &mut list.head] {
+            if chain.len == n || from.is_null() {
+                continue;
             }
-            chain.tail = o;
+            let first = *from;
+            let mut last = first;
+            chain.len += 1;
+            while chain.len < n && !(*last).next.is_null() {
+                last = (*last).next;
+                chain.len += 1;
+            }
+            *from = (*last).next;
+            if chain.head.is_null() {
+                chain.head = first;
+            } else {
+                (*chain.tail).next = first;
+            }
+            chain.tail = last;
         }
     }
+    debug_assert_eq!(chain.len, n);
     let head = chain.head;
     list.room += n;
     bump(&cache.counters.flushes, 1);
