@@ -108,9 +108,9 @@ pub use stats::{ClassStats, Stats};
 use central_list::CentralList;
 use lock::SpinLock;
 use page_heap::{PageHeap, PageMap};
-use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK, TINY_CLASS};
+use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
 #[cfg(debug_assertions)]
-use span::{Span, SpanState};
+use span::{Span, SpanState, TINY_CLASS};
 use stats::SharedCounters;
 use thread_cache::{bump, CacheRegistry, ThreadCache};
 
@@ -298,9 +298,8 @@ impl GoAlloc {
     #[inline]
     fn cache(&self, heap: &Heap) -> *mut ThreadCache {
         let key = self.key.load(Ordering::Acquire);
-        let c = thread_cache::lookup(key);
-        if !c.is_null() {
-            return c;
+        if let Some(c) = thread_cache::lookup(key) {
+            return c.as_ptr();
         }
         if key == 0 {
             return ptr::null_mut();
@@ -457,7 +456,7 @@ impl GoAlloc {
                     } else {
                         // SAFETY: cache list objects are linked free slots.
                         list.head = unsafe { (*head).next };
-                        list.len -= 1;
+                        list.room += 1;
                         head.cast()
                     };
                     if !p.is_null() {
@@ -517,7 +516,7 @@ impl GoAlloc {
                     heap.direct.request(size, false, false);
                     thread_cache::release_direct(heap, class, p.cast());
                 } else {
-                    // SAFETY: the calling thread's own cache; p is a slot of `class`.
+                    // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
                     unsafe { push_cached(&mut *c, class, p, size) };
                 }
             }
@@ -593,19 +592,24 @@ impl GoAlloc {
     }
 }
 
-/// Pushes a freed small object on the thread's list; flushes a batch if the list is too long.
+/// Pushes a freed small object on the thread's list; flushes a batch if the list is full.
+///
+/// # Safety
+/// `class < NUM_CLASSES` and `p` is a freed slot of that class.
 #[inline(always)]
 unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize) {
-    let list = &mut c.lists[class];
+    // SAFETY: the caller guarantees class < NUM_CLASSES.
+    let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
     // SAFETY: the caller freed p, a slot of `class`; its first word is ours now.
-    unsafe { (*o).next = list.head };
-    list.head = o;
-    list.len += 1;
-    let over = list.len > list.max;
-    bump(&c.counters.frees[class], 1);
+    unsafe { (*o).next = list.freed };
+    list.freed = o;
+    list.room -= 1;
+    let full = list.room == 0;
+    // SAFETY: as above.
+    bump(unsafe { c.counters.frees.get_unchecked(class) }, 1);
     bump(&c.counters.requested_freed, size as u64);
-    if over {
+    if full {
         thread_cache::flush_batch(c, class);
     }
 }
@@ -638,22 +642,23 @@ pub(crate) fn debug_mark(heap: &Heap, addr: usize, on: bool) {
 // is in at most one span. `dealloc` routes by the same pure function of the
 // layout as `alloc`, so an object returns to the structure it came from.
 unsafe impl GlobalAlloc for GoAlloc {
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
             let class = GO.class_of(size) as usize;
-            let c = thread_cache::lookup(self.key.load(Ordering::Relaxed));
-            if !c.is_null() {
+            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 // SAFETY: lookup returns the calling thread's own cache.
-                let c = unsafe { &mut *c };
-                let list = &mut c.lists[class];
+                let c = unsafe { &mut *c.as_ptr() };
+                // SAFETY: class_of returns a class below NUM_SIZE_CLASSES.
+                let list = unsafe { c.lists.get_unchecked_mut(class) };
                 let head = list.head;
                 if !head.is_null() {
                     // SAFETY: cache list objects are linked free slots.
                     list.head = unsafe { (*head).next };
-                    list.len -= 1;
-                    bump(&c.counters.mallocs[class], 1);
+                    list.room += 1;
+                    // SAFETY: as above.
+                    bump(unsafe { c.counters.mallocs.get_unchecked(class) }, 1);
                     bump(&c.counters.requested, size as u64);
                     #[cfg(debug_assertions)]
                     // SAFETY: a cache's heap outlives it.
@@ -662,10 +667,9 @@ unsafe impl GlobalAlloc for GoAlloc {
                 }
             }
         } else if size.wrapping_sub(1) < TINY_BLOCK - 1 && align <= MIN_ALIGN {
-            let c = thread_cache::lookup(self.key.load(Ordering::Relaxed));
-            if !c.is_null() {
+            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 // SAFETY: lookup returns the calling thread's own cache.
-                let c = unsafe { &mut *c };
+                let c = unsafe { &mut *c.as_ptr() };
                 let t = &mut c.tiny;
                 let off = (t.offset + align - 1) & !(align - 1);
                 if t.block != 0 && off + size <= TINY_BLOCK {
@@ -681,18 +685,26 @@ unsafe impl GlobalAlloc for GoAlloc {
         unsafe { self.alloc_slow(layout, false) }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         #[cfg(debug_assertions)]
         self.debug_check_free(p, layout);
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
-            let c = thread_cache::lookup(self.key.load(Ordering::Relaxed));
-            if !c.is_null() {
+            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 let class = GO.class_of(size) as usize;
-                // SAFETY: the calling thread's own cache; p is a slot of `class`.
-                unsafe { push_cached(&mut *c, class, p, size) };
+                // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
+                unsafe { push_cached(&mut *c.as_ptr(), class, p, size) };
                 return;
+            }
+        } else if size.wrapping_sub(1) < TINY_BLOCK - 1 && align <= MIN_ALIGN {
+            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
+                // SAFETY: lookup returns the calling thread's own cache.
+                let c = unsafe { &mut *c.as_ptr() };
+                if c.tiny.block == p as usize & !(TINY_BLOCK - 1) {
+                    tiny::free_own(c, size);
+                    return;
+                }
             }
         }
         // SAFETY: same contract.

@@ -133,6 +133,9 @@ pub(crate) struct PageHeap {
     /// `free[0]` resident runs, `free[1]` released runs; index n = exactly n
     /// pages (n <= 128), index 0 = longer runs.
     free: [[SpanList; EXACT_LISTS + 1]; 2],
+    /// One bit per list of `free`: set while the list is not empty, so the
+    /// search for a run skips empty lists with a count-trailing-zeros.
+    nonempty: [[u64; 3]; 2],
     frontier: usize,
     frontier_end: usize,
     meta_free: *mut Span,
@@ -219,6 +222,36 @@ impl PageHeap {
         }
     }
 
+    fn list_push(&mut self, rel: usize, idx: usize, s: *mut Span) {
+        // SAFETY: s is a free run on no list.
+        unsafe { self.free[rel][idx].push(s) };
+        self.nonempty[rel][idx / 64] |= 1 << (idx % 64);
+    }
+
+    fn list_remove(&mut self, rel: usize, idx: usize, s: *mut Span) {
+        // SAFETY: s is on this list.
+        unsafe { self.free[rel][idx].remove(s) };
+        if self.free[rel][idx].is_empty() {
+            self.nonempty[rel][idx / 64] &= !(1 << (idx % 64));
+        }
+    }
+
+    /// The first non-empty exact list at index `n` or above, if any.
+    fn first_nonempty(&self, rel: usize, n: usize) -> Option<usize> {
+        let mut word = n / 64;
+        let mut bits = self.nonempty[rel][word] & (!0u64 << (n % 64));
+        loop {
+            if bits != 0 {
+                return Some(word * 64 + bits.trailing_zeros() as usize);
+            }
+            word += 1;
+            if word == 3 {
+                return None;
+            }
+            bits = self.nonempty[rel][word];
+        }
+    }
+
     /// Puts a free run on its list, merging it with free neighbours in the same state.
     fn insert_free(&mut self, map: &PageMap, s: *mut Span) {
         // SAFETY: s is valid metadata owned by the heap; neighbours found in
@@ -252,7 +285,7 @@ impl PageHeap {
                 self.free_meta(right);
             }
             map.set_ends(&*s, s);
-            self.free[rel][Self::list_index((*s).npages)].push(s);
+            self.list_push(rel, Self::list_index((*s).npages), s);
             self.free_pages[rel] += (*s).npages;
         }
     }
@@ -262,19 +295,17 @@ impl PageHeap {
         // SAFETY: s is a free span on the list its state and length name.
         unsafe {
             let rel = (*s).released as usize;
-            self.free[rel][Self::list_index((*s).npages)].remove(s);
+            self.list_remove(rel, Self::list_index((*s).npages), s);
             self.free_pages[rel] -= (*s).npages;
         }
     }
 
     /// The smallest free run of at least `n` pages, resident runs first.
     fn find_free(&self, n: usize) -> *mut Span {
-        for lists in &self.free {
+        for (rel, lists) in self.free.iter().enumerate() {
             if n <= EXACT_LISTS {
-                for list in &lists[n..] {
-                    if !list.is_empty() {
-                        return list.head;
-                    }
+                if let Some(i) = self.first_nonempty(rel, n) {
+                    return lists[i].head;
                 }
             }
             let mut best: *mut Span = ptr::null_mut();
@@ -296,7 +327,7 @@ impl PageHeap {
     }
 
     /// A new span of `n` pages cut from the frontier, growing the heap if needed.
-    fn from_frontier(&mut self, map: &PageMap, n: usize) -> *mut Span {
+    fn carve_frontier(&mut self, map: &PageMap, n: usize) -> *mut Span {
         let bytes = n * PAGE_SIZE;
         if self.frontier_end - self.frontier < bytes {
             let size = bytes.div_ceil(ARENA_BYTES) * ARENA_BYTES;
@@ -402,7 +433,7 @@ impl PageHeap {
         }
         let mut s = self.find_free(need);
         if s.is_null() {
-            s = self.from_frontier(map, need);
+            s = self.carve_frontier(map, need);
             if s.is_null() {
                 return s;
             }
@@ -411,14 +442,15 @@ impl PageHeap {
             // SAFETY: s is a listed free run.
             unsafe {
                 let rel = (*s).released as usize;
-                self.free[rel][Self::list_index((*s).npages)].remove(s);
+                self.list_remove(rel, Self::list_index((*s).npages), s);
             }
         }
         // SAFETY: s is an unlisted run we own.
         unsafe {
             // Not `Free` any more: the pieces split off below must not merge back into it.
             (*s).state = SpanState::Large;
-            let aligned = (*s).page.next_multiple_of(align_pages);
+            // align_pages is a power of two: mask, no division.
+            let aligned = ((*s).page + align_pages - 1) & !(align_pages - 1);
             let front = aligned - (*s).page;
             if front > 0 && !self.split_front(map, s, front) {
                 self.give_back_unlisted(map, s);

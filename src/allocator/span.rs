@@ -52,14 +52,16 @@ pub(crate) struct ClassInfo {
     pub batch: u32,
 }
 
-/// Go's batch rule (tcmalloc's `num_objects_to_move`): about 32 KiB per
-/// batch, at least 2 and at most 32 objects.
+/// Objects per batch: about 32 KiB worth, at least 2 and at most 128
+/// (tcmalloc's `num_objects_to_move` caps at 32; Go moves a whole span at
+/// once). A thread cache holds at most two batches per class, so at most
+/// 64 KiB per class.
 const fn batch_for(size: usize) -> u32 {
     let n = 32 * 1024 / size;
     if n < 2 {
         2
-    } else if n > 32 {
-        32
+    } else if n > 128 {
+        128
     } else {
         n as u32
     }
@@ -217,7 +219,9 @@ impl Span {
         self.free.is_null() && self.bump == self.nelems
     }
 
-    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start.
+    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start
+    /// (for the debug checks).
+    #[cfg(any(debug_assertions, test))]
     pub fn slot_of(&self, addr: usize) -> Option<usize> {
         if self.state != SpanState::Small || addr < self.first {
             return None;
@@ -288,7 +292,8 @@ mod tests {
         assert_eq!(t[1].nelems, 1024);
         assert_eq!(t[67].size, 32768);
         assert_eq!(t[67].batch, 2);
-        assert_eq!(t[1].batch, 32);
+        assert_eq!(t[1].batch, 128);
+        assert_eq!(t[GO.class_of(1024) as usize].batch, 32);
         // One counter byte per tiny block fits in the header.
         assert!(t[TINY_CLASS].nelems as usize <= TINY_HEADER);
         assert_eq!(

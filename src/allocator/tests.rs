@@ -1,6 +1,7 @@
 //! Unit tests of `GoAlloc` as a whole (each component file has its own).
 
 use super::*;
+use span::TINY_CLASS;
 use std::alloc::{GlobalAlloc, Layout};
 
 fn lay(size: usize, align: usize) -> Layout {
@@ -267,4 +268,27 @@ fn foreign_pointer_panics_in_debug_builds() {
         a.dealloc(a.alloc(l), l);
         a.dealloc(x.as_mut_ptr(), l);
     }
+}
+
+#[test]
+fn freeing_every_piece_of_the_current_tiny_block_rewinds_it() {
+    let a = GoAlloc::new();
+    let l = lay(8, 8);
+    // SAFETY: non-zero layout; each pointer freed once.
+    unsafe {
+        let p = a.alloc(l);
+        a.dealloc(p, l);
+        let q = a.alloc(l);
+        assert_eq!(p, q, "the empty current block is reused from its start");
+        let r = a.alloc(l);
+        assert_eq!(r as usize, q as usize + 8);
+        a.dealloc(q, l);
+        let s = a.alloc(l); // r still alive: no rewind, a new block
+        assert_eq!(s as usize, q as usize + 16);
+        a.dealloc(r, l);
+        a.dealloc(s, l);
+    }
+    a.flush_thread_cache();
+    let st = a.stats();
+    assert_eq!((st.live_objects, st.small_spans), (0, 0));
 }

@@ -65,11 +65,12 @@ fn counter(addr: usize) -> &'static AtomicI8 {
 pub(crate) fn refill(cache: &mut ThreadCache, size: usize) -> *mut u8 {
     retire(cache);
     let list = &mut cache.lists[TINY_CLASS];
+    // Blocks freed since the list last ran dry are found by thread_cache::refill.
     let block = if !list.head.is_null() {
         let b = list.head;
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*b).next };
-        list.len -= 1;
+        list.room += 1;
         b.cast::<u8>()
     } else {
         thread_cache::refill(cache, TINY_CLASS)
@@ -118,9 +119,25 @@ fn free_block_cached(cache: &mut ThreadCache, block: usize) {
     // SAFETY: every piece of the block is dead, so the block is a free slot we may link.
     unsafe { (*o).next = list.head };
     list.head = o;
-    list.len += 1;
-    if list.len > list.max {
+    list.room -= 1;
+    if list.room == 0 {
         thread_cache::flush_batch(cache, TINY_CLASS);
+    }
+}
+
+/// Frees a piece of the calling thread's *current* block: no atomic
+/// read-modify-write, just the owner's count; once no piece is alive the
+/// block is reused from its start.
+#[inline(always)]
+pub(crate) fn free_own(cache: &mut ThreadCache, size: usize) {
+    bump(&cache.counters.tiny_frees, 1);
+    bump(&cache.counters.requested_freed, size as u64);
+    let t = &mut cache.tiny;
+    t.pieces -= 1;
+    // Live pieces = `pieces` + the shared counter (which frees by other
+    // threads only lower). Both are then zero: the block is empty, start over.
+    if t.pieces == 0 {
+        t.offset = 0;
     }
 }
 
