@@ -542,7 +542,64 @@ pub fn chapter_depth(bench: &str) -> usize {
     }
 }
 
+/// Splits a bench id's `_xN` suffix: `pair_16b_x100` -> (`pair_16b`, 100),
+/// the number of operations one measurement ran.
+pub fn ops_suffix(id: &str) -> (&str, u64) {
+    match id.rsplit_once("_x") {
+        Some((base, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            (base, n.parse().unwrap_or(1).max(1))
+        }
+        _ => (id, 1),
+    }
+}
+
+/// The allocator bench names its callgrind functions after allocators:
+/// a pivot (cases down, allocators across, instructions per operation) reads best.
+fn render_callgrind_by_allocator(rows: &[CallgrindRow]) -> String {
+    let mut md = String::from("#### Instructions per operation (callgrind)\n\n");
+    let mut ids: Vec<String> = Vec::new();
+    for r in rows {
+        push_unique(&mut ids, r.id.clone());
+    }
+    let functions: Vec<&str> = ALLOCATORS
+        .iter()
+        .copied()
+        .filter(|a| rows.iter().any(|r| r.function == *a))
+        .collect();
+    let _ = writeln!(
+        md,
+        "| case | operations measured |{}",
+        functions
+            .iter()
+            .map(|f| format!(" {f} |"))
+            .collect::<String>()
+    );
+    let _ = writeln!(md, "|---|---:|{}", "---:|".repeat(functions.len()));
+    for id in &ids {
+        let (case, ops) = ops_suffix(id);
+        let cells: String = functions
+            .iter()
+            .map(|f| {
+                rows.iter()
+                    .find(|r| &r.id == id && r.function == *f)
+                    .map_or(" – |".to_string(), |r| {
+                        format!(" {:.1} |", r.instructions / ops as f64)
+                    })
+            })
+            .collect();
+        let _ = writeln!(md, "| {case} | {ops} |{cells}");
+    }
+    md.push_str("\nInstructions per operation: the count callgrind reports for the case, divided by the operations it ran (the id's `_xN` suffix).\n\n");
+    md
+}
+
 fn render_callgrind(rows: &[CallgrindRow]) -> String {
+    if rows
+        .iter()
+        .all(|r| ALLOCATORS.contains(&r.function.as_str()))
+    {
+        return render_callgrind_by_allocator(rows);
+    }
     let mut md = String::from("#### Instructions and cache misses (callgrind)\n\n");
     let allocs: Vec<&str> = ALLOCATORS
         .iter()
@@ -616,6 +673,13 @@ mod tests {
         );
         assert_eq!(split_group_id("no allocator"), None);
         assert_eq!(split_group_id("x [other]"), None);
+    }
+
+    #[test]
+    fn ops_suffixes() {
+        assert_eq!(ops_suffix("pair_16b_x100"), ("pair_16b", 100));
+        assert_eq!(ops_suffix("naive"), ("naive", 1));
+        assert_eq!(ops_suffix("max_x"), ("max_x", 1));
     }
 
     #[test]
