@@ -60,8 +60,8 @@ pub fn stats_demo() -> String {
 
 /// Writes `fragmentation.md` and its chart from the churn experiment.
 pub fn fragmentation(out: &Path) -> Result<(), String> {
-    const SEED: u64 = 42;
-    const STEPS: usize = 200_000;
+    const SEED: u64 = 1;
+    const STEPS: usize = 100_000;
     let samples = churn_timeline(SEED, STEPS);
     let mib = |v: u64| v as f64 / (1024.0 * 1024.0);
     let series = |name: &str, f: &dyn Fn(&ChurnSample) -> u64| Series {
