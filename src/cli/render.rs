@@ -349,6 +349,10 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             .get(&(bench.to_string(), group.clone()))
             .cloned()
             .unwrap_or_default();
+        if rows.iter().all(|(v, _)| ALLOCATORS.contains(&v.as_str())) {
+            shown += render_allocator_group(r, bench, group, &rows, out_dir, &mut md)?;
+            continue;
+        }
         let key = |(v, p): &(String, String)| CaseKey {
             group: group.clone(),
             variant: v.clone(),
@@ -507,6 +511,9 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         shown += rows.len();
         md.push_str(&render_callgrind(rows));
     }
+    if bench == "allocator" && shown > 0 {
+        md.push_str(&render_allocator_targets(r));
+    }
     if groups.is_empty() && !r.callgrind.contains_key(bench) {
         md.push_str("*No results for this bench yet: run `cargo run --release -- book`.*\n");
     }
@@ -540,6 +547,160 @@ pub fn chapter_depth(bench: &str) -> usize {
         "real_world" => 0,
         _ => 1,
     }
+}
+
+/// A group whose variants are allocators (the allocator bench calls each one
+/// directly in one process): params down, allocators across, each time with
+/// its ratio to the system allocator's.
+fn render_allocator_group(
+    r: &Results,
+    bench: &str,
+    group: &str,
+    rows: &[(String, String)],
+    out_dir: &Path,
+    md: &mut String,
+) -> Result<usize, String> {
+    let mut shown = 0;
+    let mut params: Vec<String> = Vec::new();
+    let mut allocs: Vec<&str> = Vec::new();
+    for (v, p) in rows {
+        push_unique(&mut params, p.clone());
+        push_unique(&mut allocs, ALLOCATORS.iter().copied().find(|a| a == v).unwrap_or("system"));
+    }
+    allocs.sort_by_key(|a| ALLOCATORS.iter().position(|x| x == a));
+    let time = |variant: &str, param: &str| -> Option<f64> {
+        let key = CaseKey { group: group.into(), variant: variant.into(), param: param.into() };
+        ALLOCATORS.iter().find_map(|g| r.times.get(&(key.clone(), g.to_string()))).copied()
+    };
+    let _ = writeln!(md, "#### {group}\n");
+    let _ = writeln!(md, "| case |{}", allocs.iter().map(|a| format!(" {a} |")).collect::<String>());
+    let _ = writeln!(md, "|---|{}", "---:|".repeat(allocs.len()));
+    let mut series: Vec<(String, Vec<Option<f64>>)> = allocs.iter().map(|a| (a.to_string(), vec![])).collect();
+    for p in &params {
+        let base = time("system", p);
+        let _ = write!(md, "| {p} |");
+        for (i, a) in allocs.iter().enumerate() {
+            let cell = match (time(a, p), base) {
+                (Some(t), Some(b)) if b > 0.0 => {
+                    shown += 1;
+                    series[i].1.push(Some(t / b));
+                    format!("{} ({:.2}×)", fmt_ns(t), t / b)
+                }
+                (Some(t), _) => {
+                    shown += 1;
+                    series[i].1.push(None);
+                    fmt_ns(t)
+                }
+                _ => {
+                    series[i].1.push(None);
+                    "–".into()
+                }
+            };
+            let _ = write!(md, " {cell} |");
+        }
+        md.push('\n');
+    }
+    md.push('\n');
+    if shown > 0 {
+        let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
+        let svg = svg::bar_chart(
+            &format!("{group}: time relative to glibc (lower is better)"),
+            "× system allocator (median time)",
+            &params,
+            &series,
+        );
+        std::fs::write(out_dir.join(&file), svg).map_err(|e| format!("cannot write {file}: {e}"))?;
+        let _ = writeln!(md, "![{group}: median time relative to the system allocator](generated/{file})\n");
+    }
+    Ok(shown)
+}
+
+/// Issue 3's speed targets, checked against this run's results. The
+/// thresholds are the targets; every measured value comes from the results.
+fn render_allocator_targets(r: &Results) -> String {
+    let mut md = String::from("#### The speed targets, checked against this run\n\n| target | measured | verdict |\n|---|---|---|\n");
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "missed",
+        None => "not measured",
+    };
+    // 1. Instructions per pair, goalloc vs mimalloc (callgrind).
+    let rows = r.callgrind.get("allocator").cloned().unwrap_or_default();
+    for (id, label) in [("pair_16b_x100", "16 B"), ("pair_1kib_x100", "1 KiB")] {
+        let per = |f: &str| {
+            rows.iter()
+                .find(|row| row.id == id && row.function == f)
+                .map(|row| row.instructions / ops_suffix(id).1 as f64)
+        };
+        let (g, m) = (per("goalloc"), per("mimalloc"));
+        let measured = match (g, m) {
+            (Some(g), Some(m)) => format!("goalloc {g:.1}, mimalloc {m:.1} instructions per pair"),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| instructions per alloc+free pair at {label} ≤ mimalloc's (callgrind) | {measured} | {} |",
+            verdict(g.zip(m).map(|(g, m)| g <= m))
+        );
+    }
+    // 2. Throughput per workload: ≤ 1.5× mimalloc's time and < glibc's.
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for ((key, _), _) in r.times.iter() {
+        if r.groups.get("allocator").is_some_and(|g| g.contains(&key.group)) && key.variant == "goalloc" {
+            push_unique(&mut cases, (key.group.clone(), key.param.clone()));
+        }
+    }
+    let t = |group: &str, variant: &str, param: &str| {
+        let key = CaseKey { group: group.into(), variant: variant.into(), param: param.into() };
+        ALLOCATORS.iter().find_map(|g| r.times.get(&(key.clone(), g.to_string()))).copied()
+    };
+    let (mut within, mut ahead, mut total) = (0, 0, 0);
+    let mut misses = Vec::new();
+    for (group, param) in &cases {
+        let (Some(g), Some(m), Some(s)) = (t(group, "goalloc", param), t(group, "mimalloc", param), t(group, "system", param)) else {
+            continue;
+        };
+        total += 1;
+        if g <= 1.5 * m {
+            within += 1;
+        } else {
+            misses.push(format!("{group} / {param}: {:.2}× mimalloc", g / m));
+        }
+        if g < s {
+            ahead += 1;
+        } else {
+            misses.push(format!("{group} / {param}: {:.2}× glibc", g / s));
+        }
+    }
+    let _ = writeln!(
+        md,
+        "| time within 1.5× of mimalloc's on every workload (criterion medians) | {within} of {total} cases | {} |",
+        verdict((total > 0).then_some(within == total))
+    );
+    let _ = writeln!(
+        md,
+        "| time ahead of glibc's on every workload (criterion medians) | {ahead} of {total} cases | {} |",
+        verdict((total > 0).then_some(ahead == total))
+    );
+    // 3. Scaling: two threads doing twice the work vs one thread.
+    let group = "independent churn of mixed small sizes";
+    let one = t(group, "goalloc", "1 thread");
+    let two = t(group, "goalloc", "2 threads (twice the work)");
+    let scaling = one.zip(two).map(|(a, b)| 2.0 * a / b);
+    let _ = writeln!(
+        md,
+        "| two threads of independent churn ≥ 1.8× one thread's throughput | {} | {} |",
+        scaling.map_or("–".into(), |x| format!("{x:.2}× on {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
+        verdict(scaling.map(|x| x >= 1.8))
+    );
+    if !misses.is_empty() {
+        md.push_str("\nCases that missed a throughput target in this run:\n\n");
+        for m in misses {
+            let _ = writeln!(md, "- {m}");
+        }
+    }
+    md.push('\n');
+    md
 }
 
 /// Splits a bench id's `_xN` suffix: `pair_16b_x100` -> (`pair_16b`, 100),
