@@ -325,6 +325,15 @@ fn fmt_per_op(v: f64) -> String {
     }
 }
 
+/// Text for a Markdown table cell or heading: `<`, `>` and `|` would be
+/// read as HTML or as a column break (`Vec<u64>`, `a|b`).
+pub fn md_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+}
+
 fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
@@ -366,7 +375,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                     .any(|row| r.times.contains_key(&(key(row), a.to_string())))
             })
             .collect();
-        let _ = writeln!(md, "#### {group}\n");
+        let _ = writeln!(md, "#### {}\n", md_text(group));
         let has_counts = rows.iter().any(|row| {
             ALLOCATORS
                 .iter()
@@ -404,8 +413,8 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             let _ = write!(
                 table,
                 "| {} | {} | {} | {} |",
-                row.0,
-                row.1,
+                md_text(&row.0),
+                md_text(&row.1),
                 fmt_per_op(counts.0),
                 fmt_per_op(counts.1)
             );
@@ -459,7 +468,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                     })
                 })
                 .collect();
-            let _ = writeln!(md, "*{metric}*\n");
+            let _ = writeln!(md, "*{}*\n", md_text(metric));
             let _ = writeln!(
                 md,
                 "| case | size / input |{}",
@@ -486,7 +495,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                         },
                     )
                     .collect();
-                let _ = writeln!(md, "| {} | {} |{cells}", row.0, row.1);
+                let _ = writeln!(md, "| {} | {} |{cells}", md_text(&row.0), md_text(&row.1));
             }
             md.push('\n');
         }
@@ -504,7 +513,11 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             );
             std::fs::write(out_dir.join(&file), svg)
                 .map_err(|e| format!("cannot write {file}: {e}"))?;
-            let _ = writeln!(md, "![{group}: median time relative to the baseline, per allocator](generated/{file})\n");
+            let _ = writeln!(
+                md,
+                "![{}: median time relative to the baseline, per allocator](generated/{file})\n",
+                md_text(group)
+            );
         }
     }
     if let Some(rows) = r.callgrind.get(bench) {
@@ -565,20 +578,39 @@ fn render_allocator_group(
     let mut allocs: Vec<&str> = Vec::new();
     for (v, p) in rows {
         push_unique(&mut params, p.clone());
-        push_unique(&mut allocs, ALLOCATORS.iter().copied().find(|a| a == v).unwrap_or("system"));
+        push_unique(
+            &mut allocs,
+            ALLOCATORS
+                .iter()
+                .copied()
+                .find(|a| a == v)
+                .unwrap_or("system"),
+        );
     }
     allocs.sort_by_key(|a| ALLOCATORS.iter().position(|x| x == a));
     let time = |variant: &str, param: &str| -> Option<f64> {
-        let key = CaseKey { group: group.into(), variant: variant.into(), param: param.into() };
-        ALLOCATORS.iter().find_map(|g| r.times.get(&(key.clone(), g.to_string()))).copied()
+        let key = CaseKey {
+            group: group.into(),
+            variant: variant.into(),
+            param: param.into(),
+        };
+        ALLOCATORS
+            .iter()
+            .find_map(|g| r.times.get(&(key.clone(), g.to_string())))
+            .copied()
     };
-    let _ = writeln!(md, "#### {group}\n");
-    let _ = writeln!(md, "| case |{}", allocs.iter().map(|a| format!(" {a} |")).collect::<String>());
+    let _ = writeln!(md, "#### {}\n", md_text(group));
+    let _ = writeln!(
+        md,
+        "| case |{}",
+        allocs.iter().map(|a| format!(" {a} |")).collect::<String>()
+    );
     let _ = writeln!(md, "|---|{}", "---:|".repeat(allocs.len()));
-    let mut series: Vec<(String, Vec<Option<f64>>)> = allocs.iter().map(|a| (a.to_string(), vec![])).collect();
+    let mut series: Vec<(String, Vec<Option<f64>>)> =
+        allocs.iter().map(|a| (a.to_string(), vec![])).collect();
     for p in &params {
         let base = time("system", p);
-        let _ = write!(md, "| {p} |");
+        let _ = write!(md, "| {} |", md_text(p));
         for (i, a) in allocs.iter().enumerate() {
             let cell = match (time(a, p), base) {
                 (Some(t), Some(b)) if b > 0.0 => {
@@ -609,8 +641,13 @@ fn render_allocator_group(
             &params,
             &series,
         );
-        std::fs::write(out_dir.join(&file), svg).map_err(|e| format!("cannot write {file}: {e}"))?;
-        let _ = writeln!(md, "![{group}: median time relative to the system allocator](generated/{file})\n");
+        std::fs::write(out_dir.join(&file), svg)
+            .map_err(|e| format!("cannot write {file}: {e}"))?;
+        let _ = writeln!(
+            md,
+            "![{}: median time relative to the system allocator](generated/{file})\n",
+            md_text(group)
+        );
     }
     Ok(shown)
 }
@@ -646,30 +683,45 @@ fn render_allocator_targets(r: &Results) -> String {
     // 2. Throughput per workload: ≤ 1.5× mimalloc's time and < glibc's.
     let mut cases: Vec<(String, String)> = Vec::new();
     for ((key, _), _) in r.times.iter() {
-        if r.groups.get("allocator").is_some_and(|g| g.contains(&key.group)) && key.variant == "goalloc" {
+        if r.groups
+            .get("allocator")
+            .is_some_and(|g| g.contains(&key.group))
+            && key.variant == "goalloc"
+        {
             push_unique(&mut cases, (key.group.clone(), key.param.clone()));
         }
     }
     let t = |group: &str, variant: &str, param: &str| {
-        let key = CaseKey { group: group.into(), variant: variant.into(), param: param.into() };
-        ALLOCATORS.iter().find_map(|g| r.times.get(&(key.clone(), g.to_string()))).copied()
+        let key = CaseKey {
+            group: group.into(),
+            variant: variant.into(),
+            param: param.into(),
+        };
+        ALLOCATORS
+            .iter()
+            .find_map(|g| r.times.get(&(key.clone(), g.to_string())))
+            .copied()
     };
     let (mut within, mut ahead, mut total) = (0, 0, 0);
     let mut misses = Vec::new();
     for (group, param) in &cases {
-        let (Some(g), Some(m), Some(s)) = (t(group, "goalloc", param), t(group, "mimalloc", param), t(group, "system", param)) else {
+        let (Some(g), Some(m), Some(s)) = (
+            t(group, "goalloc", param),
+            t(group, "mimalloc", param),
+            t(group, "system", param),
+        ) else {
             continue;
         };
         total += 1;
         if g <= 1.5 * m {
             within += 1;
         } else {
-            misses.push(format!("{group} / {param}: {:.2}× mimalloc", g / m));
+            misses.push(format!("{} / {}: {:.2}× mimalloc", md_text(group), md_text(param), g / m));
         }
         if g < s {
             ahead += 1;
         } else {
-            misses.push(format!("{group} / {param}: {:.2}× glibc", g / s));
+            misses.push(format!("{} / {}: {:.2}× glibc", md_text(group), md_text(param), g / s));
         }
     }
     let _ = writeln!(
@@ -690,7 +742,10 @@ fn render_allocator_targets(r: &Results) -> String {
     let _ = writeln!(
         md,
         "| two threads of independent churn ≥ 1.8× one thread's throughput | {} | {} |",
-        scaling.map_or("–".into(), |x| format!("{x:.2}× on {} cores", std::thread::available_parallelism().map_or(0, |n| n.get()))),
+        scaling.map_or("–".into(), |x| format!(
+            "{x:.2}× on {} cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        )),
         verdict(scaling.map(|x| x >= 1.8))
     );
     if !misses.is_empty() {
@@ -748,7 +803,7 @@ fn render_callgrind_by_allocator(rows: &[CallgrindRow]) -> String {
                     })
             })
             .collect();
-        let _ = writeln!(md, "| {case} | {ops} |{cells}");
+        let _ = writeln!(md, "| {} | {ops} |{cells}", md_text(case));
     }
     md.push_str("\nInstructions per operation: the count callgrind reports for the case, divided by the operations it ran (the id's `_xN` suffix).\n\n");
     md
@@ -798,7 +853,13 @@ fn render_callgrind(rows: &[CallgrindRow]) -> String {
                 r.allocator == a && &r.group == group && &r.id == id && &r.function == function
             })
         };
-        let _ = write!(md, "| {group} | {function} | {id} |");
+        let _ = write!(
+            md,
+            "| {} | {} | {} |",
+            md_text(group),
+            md_text(function),
+            md_text(id)
+        );
         for a in &allocs {
             let _ = write!(
                 md,
