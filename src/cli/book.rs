@@ -157,6 +157,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     );
 
+    let commit = current_commit(&root);
     ensure_cargo_tool("mdbook", "mdbook", MDBOOK_VERSION)?;
     let valgrind = tool_version("valgrind", "--version");
     let mut problems: Vec<String> = Vec::new();
@@ -335,6 +336,7 @@ pub fn run(args: &[String]) -> Result<()> {
     write_stamp(
         &out_dir,
         &results,
+        &commit,
         &command,
         &opts,
         &problems,
@@ -550,9 +552,34 @@ fn machine() -> String {
 
 /// Writes `stamp.md`. A measuring run also keeps a copy with the results, so
 /// that a later `--no-bench` regeneration still names the run that measured.
+/// The commit the measurements ran on, read before they start, marked when
+/// the working tree had changes.
+fn current_commit(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(c)
+            if git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty()) =>
+        {
+            format!("{c} with uncommitted changes")
+        }
+        Some(c) => c,
+        None => "unknown".into(),
+    }
+}
+
 fn write_stamp(
     out: &Path,
     results: &Path,
+    commit: &str,
     command: &str,
     opts: &Options,
     problems: &[String],
@@ -564,13 +591,6 @@ fn write_stamp(
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
     let rustc = tool_version("rustc", "--version").unwrap_or_default();
     let mut s = String::new();
     let _ = writeln!(s, "| | |\n|---|---|");

@@ -716,12 +716,22 @@ fn render_allocator_targets(r: &Results) -> String {
         if g <= 1.5 * m {
             within += 1;
         } else {
-            misses.push(format!("{} / {}: {:.2}× mimalloc", md_text(group), md_text(param), g / m));
+            misses.push(format!(
+                "{} / {}: {:.2}× mimalloc",
+                md_text(group),
+                md_text(param),
+                g / m
+            ));
         }
         if g < s {
             ahead += 1;
         } else {
-            misses.push(format!("{} / {}: {:.2}× glibc", md_text(group), md_text(param), g / s));
+            misses.push(format!(
+                "{} / {}: {:.2}× glibc",
+                md_text(group),
+                md_text(param),
+                g / s
+            ));
         }
     }
     let _ = writeln!(
