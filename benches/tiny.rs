@@ -21,56 +21,6 @@ static A: common::BenchAlloc = common::bench_alloc();
 
 const BENCH: &str = "tiny";
 
-/// Usable size of one fresh block of `request` bytes, asked of the allocator
-/// under this bench directly (not through the counting wrapper).
-fn usable_size_of_fresh_block(request: usize) -> usize {
-    use std::alloc::{GlobalAlloc, Layout};
-    match common::which() {
-        common::Which::System => {
-            // SAFETY: malloc/free of a fresh block, checked for null, freed once.
-            unsafe {
-                let p = libc::malloc(request);
-                assert!(!p.is_null());
-                let u = libc::malloc_usable_size(p);
-                libc::free(p);
-                u
-            }
-        }
-        common::Which::Mimalloc => {
-            extern "C" {
-                // From libmimalloc-sys, linked in through the mimalloc crate.
-                fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
-                fn mi_usable_size(p: *const std::ffi::c_void) -> usize;
-                fn mi_free(p: *mut std::ffi::c_void);
-            }
-            // SAFETY: mimalloc's own malloc/usable_size/free on one fresh block.
-            unsafe {
-                let p = mi_malloc(request);
-                assert!(!p.is_null());
-                let u = mi_usable_size(p);
-                mi_free(p);
-                u
-            }
-        }
-        common::Which::Jemalloc => {
-            let layout = Layout::from_size_align(request.max(1), 1).expect("valid layout");
-            // SAFETY: a non-zero layout; the block is jemalloc's and freed once
-            // with the same layout.
-            unsafe {
-                let p = tikv_jemallocator::Jemalloc.alloc(layout);
-                assert!(!p.is_null());
-                let u = tikv_jemallocator::usable_size(p);
-                tikv_jemallocator::Jemalloc.dealloc(p, layout);
-                u
-            }
-        }
-        common::Which::GoAlloc => {
-            use alloc_cookbook::size_class::GO;
-            GO.size(GO.class_of(request))
-        }
-    }
-}
-
 /// Heap bytes per live allocation: usable size plus glibc's 8-byte chunk header.
 fn heap_bytes_per_allocation(request: usize) -> usize {
     let header = if common::which() == common::Which::System {
@@ -78,7 +28,7 @@ fn heap_bytes_per_allocation(request: usize) -> usize {
     } else {
         0
     };
-    usable_size_of_fresh_block(request) + header
+    common::usable_size_of_fresh_block(request) + header
 }
 
 // ANCHOR: word_stream

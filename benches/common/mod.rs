@@ -344,3 +344,59 @@ pub fn record_metric(
         );
     }
 }
+
+// ANCHOR: usable_size
+/// Usable size of one fresh block of `request` bytes, asked of the allocator
+/// under this bench directly (not through the counting wrapper).
+pub fn usable_size_of_fresh_block(request: usize) -> usize {
+    use std::alloc::{GlobalAlloc, Layout};
+    match which() {
+        Which::System => {
+            // SAFETY: malloc/free of a fresh block, checked for null, freed once.
+            unsafe {
+                let p = libc::malloc(request);
+                assert!(!p.is_null());
+                let u = libc::malloc_usable_size(p);
+                libc::free(p);
+                u
+            }
+        }
+        Which::Mimalloc => {
+            extern "C" {
+                // From libmimalloc-sys, linked in through the mimalloc crate.
+                fn mi_malloc(size: usize) -> *mut std::ffi::c_void;
+                fn mi_usable_size(p: *const std::ffi::c_void) -> usize;
+                fn mi_free(p: *mut std::ffi::c_void);
+            }
+            // SAFETY: mimalloc's own malloc/usable_size/free on one fresh block.
+            unsafe {
+                let p = mi_malloc(request);
+                assert!(!p.is_null());
+                let u = mi_usable_size(p);
+                mi_free(p);
+                u
+            }
+        }
+        Which::Jemalloc => {
+            let layout = Layout::from_size_align(request.max(1), 1).expect("valid layout");
+            // SAFETY: a non-zero layout; the block is jemalloc's and freed once
+            // with the same layout.
+            unsafe {
+                let p = tikv_jemallocator::Jemalloc.alloc(layout);
+                assert!(!p.is_null());
+                let u = tikv_jemallocator::usable_size(p);
+                tikv_jemallocator::Jemalloc.dealloc(p, layout);
+                u
+            }
+        }
+        Which::GoAlloc => {
+            use alloc_cookbook::size_class::GO;
+            if request <= GO.max_small() {
+                GO.size(GO.class_of(request))
+            } else {
+                request.div_ceil(GO.page_size()) * GO.page_size()
+            }
+        }
+    }
+}
+// ANCHOR_END: usable_size

@@ -346,6 +346,42 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// A table cell for a median time and its ratio to a baseline; the ratio
+/// (if any) also goes to the chart.
+fn time_cell(t: Option<&f64>, base: Option<&f64>) -> (String, Option<f64>) {
+    match (t, base) {
+        (Some(t), Some(b)) if *b > 0.0 => (format!("{} ({:.2}×)", fmt_ns(*t), t / b), Some(t / b)),
+        (Some(t), _) => (fmt_ns(*t), None),
+        _ => ("–".into(), None),
+    }
+}
+
+/// Writes a group's ratio chart and the Markdown line that shows it.
+fn write_chart(
+    md: &mut String,
+    out_dir: &Path,
+    bench: &str,
+    group: &str,
+    against: &str,
+    categories: &[String],
+    series: &[(String, Vec<Option<f64>>)],
+) -> Result<(), String> {
+    let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
+    let svg = svg::bar_chart(
+        &format!("{group}: time relative to {against} (lower is better)"),
+        &format!("× {against} (median time)"),
+        categories,
+        series,
+    );
+    std::fs::write(out_dir.join(&file), svg).map_err(|e| format!("cannot write {file}: {e}"))?;
+    let _ = writeln!(
+        md,
+        "![{}: median time relative to {against}, per allocator](generated/{file})\n",
+        md_text(group)
+    );
+    Ok(())
+}
+
 /// Renders `generated/<bench>.md` (+ charts) into `out_dir`. Returns the
 /// number of measured values shown, so the caller can tell an empty page.
 pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, String> {
@@ -426,22 +462,9 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             for (i, a) in allocs_with_times.iter().enumerate() {
                 let t = r.times.get(&(k.clone(), a.to_string()));
                 let b = r.times.get(&(key(&baseline(row)), a.to_string()));
-                let cell = match (t, b) {
-                    (Some(t), Some(b)) if *b > 0.0 => {
-                        shown += 1;
-                        chart_series[i].1.push(Some(t / b));
-                        format!("{} ({:.2}×)", fmt_ns(*t), t / b)
-                    }
-                    (Some(t), _) => {
-                        shown += 1;
-                        chart_series[i].1.push(None);
-                        fmt_ns(*t)
-                    }
-                    _ => {
-                        chart_series[i].1.push(None);
-                        "–".into()
-                    }
-                };
+                let (cell, ratio) = time_cell(t, b);
+                shown += usize::from(t.is_some());
+                chart_series[i].1.push(ratio);
                 let _ = write!(table, " {cell} |");
             }
             table.push('\n');
@@ -504,20 +527,15 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                 md.push_str("*No timing results yet: run `cargo run --release -- book`.*\n\n");
             }
         } else {
-            let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
-            let svg = svg::bar_chart(
-                &format!("{group}: time relative to the baseline (lower is better)"),
-                "× baseline (median time)",
+            write_chart(
+                &mut md,
+                out_dir,
+                bench,
+                group,
+                "the baseline",
                 &categories,
                 &chart_series,
-            );
-            std::fs::write(out_dir.join(&file), svg)
-                .map_err(|e| format!("cannot write {file}: {e}"))?;
-            let _ = writeln!(
-                md,
-                "![{}: median time relative to the baseline, per allocator](generated/{file})\n",
-                md_text(group)
-            );
+            )?;
         }
     }
     if let Some(rows) = r.callgrind.get(bench) {
@@ -612,42 +630,17 @@ fn render_allocator_group(
         let base = time("system", p);
         let _ = write!(md, "| {} |", md_text(p));
         for (i, a) in allocs.iter().enumerate() {
-            let cell = match (time(a, p), base) {
-                (Some(t), Some(b)) if b > 0.0 => {
-                    shown += 1;
-                    series[i].1.push(Some(t / b));
-                    format!("{} ({:.2}×)", fmt_ns(t), t / b)
-                }
-                (Some(t), _) => {
-                    shown += 1;
-                    series[i].1.push(None);
-                    fmt_ns(t)
-                }
-                _ => {
-                    series[i].1.push(None);
-                    "–".into()
-                }
-            };
+            let t = time(a, p);
+            let (cell, ratio) = time_cell(t.as_ref(), base.as_ref());
+            shown += usize::from(t.is_some());
+            series[i].1.push(ratio);
             let _ = write!(md, " {cell} |");
         }
         md.push('\n');
     }
     md.push('\n');
     if shown > 0 {
-        let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
-        let svg = svg::bar_chart(
-            &format!("{group}: time relative to glibc (lower is better)"),
-            "× system allocator (median time)",
-            &params,
-            &series,
-        );
-        std::fs::write(out_dir.join(&file), svg)
-            .map_err(|e| format!("cannot write {file}: {e}"))?;
-        let _ = writeln!(
-            md,
-            "![{}: median time relative to the system allocator](generated/{file})\n",
-            md_text(group)
-        );
+        write_chart(md, out_dir, bench, group, "glibc", &params, &series)?;
     }
     Ok(shown)
 }
