@@ -746,8 +746,7 @@ fn render_allocator_targets(r: &Results) -> String {
         md,
         "| two threads of independent churn ≥ 1.8× one thread's throughput | {} | {} |",
         scaling.map_or("–".into(), |x| format!(
-            "{x:.2}× on {} cores",
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+            "{x:.2}× (machine: see the stamp)"
         )),
         verdict(scaling.map(|x| x >= 1.8))
     );
@@ -759,6 +758,32 @@ fn render_allocator_targets(r: &Results) -> String {
     }
     md.push('\n');
     md
+}
+
+/// Sort key for ids such as `pair_1kib_x100`: the text before the first
+/// number, then that number as bytes (`b`, `kib`, `mib` units), so cases
+/// read from small to large instead of alphabetically.
+fn size_order(id: &str) -> (String, u64) {
+    let (base, _) = ops_suffix(id);
+    let Some(start) = base.find(|c: char| c.is_ascii_digit()) else {
+        return (base.to_string(), 0);
+    };
+    let digits: String = base[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let rest = &base[start + digits.len()..];
+    let unit = if rest.starts_with("kib") {
+        1 << 10
+    } else if rest.starts_with("mib") {
+        1 << 20
+    } else {
+        1
+    };
+    (
+        base[..start].to_string(),
+        digits.parse::<u64>().unwrap_or(0).saturating_mul(unit),
+    )
 }
 
 /// Splits a bench id's `_xN` suffix: `pair_16b_x100` -> (`pair_16b`, 100),
@@ -780,6 +805,7 @@ fn render_callgrind_by_allocator(rows: &[CallgrindRow]) -> String {
     for r in rows {
         push_unique(&mut ids, r.id.clone());
     }
+    ids.sort_by_key(|id| size_order(id));
     let functions: Vec<&str> = ALLOCATORS
         .iter()
         .copied()
@@ -898,6 +924,28 @@ mod tests {
         );
         assert_eq!(split_group_id("no allocator"), None);
         assert_eq!(split_group_id("x [other]"), None);
+    }
+
+    #[test]
+    fn ids_sort_by_size() {
+        let mut ids = vec![
+            "pair_1kib_x100",
+            "batch_64b_x100",
+            "pair_16b_x100",
+            "pair_8b_x100",
+            "pair_1025b_x100",
+        ];
+        ids.sort_by_key(|id| size_order(id));
+        assert_eq!(
+            ids,
+            [
+                "batch_64b_x100",
+                "pair_8b_x100",
+                "pair_16b_x100",
+                "pair_1kib_x100",
+                "pair_1025b_x100"
+            ]
+        );
     }
 
     #[test]
