@@ -400,8 +400,8 @@ pub fn generate_static(out: &Path) -> Result<()> {
         let _ = writeln!(
             whatif,
             "| {} | {} | {} | {worst:.2}% | {mean:.2}% | {tail:.2}% |",
-            super::svg::short_num(page as f64),
-            super::svg::short_num(max as f64),
+            format!("{} KiB", page / 1024),
+            format!("{} KiB", max / 1024),
             rows.len()
         );
     }

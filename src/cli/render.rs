@@ -315,6 +315,29 @@ pub fn fmt_count(v: f64) -> String {
     }
 }
 
+/// The allocs/op and B/op cells for one case: one value when every
+/// allocator's run counted the same, else each value (in `ALLOCATORS` order).
+fn count_cells(counts: &[(f64, f64)]) -> (String, String) {
+    let cell = |vals: Vec<f64>| {
+        let same = vals
+            .windows(2)
+            .all(|w| (w[0] - w[1]).abs() <= 0.005 * w[0].abs().max(1.0));
+        match vals.first() {
+            None => "–".to_string(),
+            Some(v) if same => fmt_per_op(*v),
+            _ => vals
+                .iter()
+                .map(|v| fmt_per_op(*v))
+                .collect::<Vec<_>>()
+                .join(" / "),
+        }
+    };
+    (
+        cell(counts.iter().map(|c| c.0).collect()),
+        cell(counts.iter().map(|c| c.1).collect()),
+    )
+}
+
 fn fmt_per_op(v: f64) -> String {
     if !v.is_finite() {
         "–".into()
@@ -418,6 +441,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                 .any(|a| r.allocs.contains_key(&(key(row), a.to_string())))
         });
         let mut table = String::new();
+        let mut varying_counts = false;
         let _ = write!(table, "| case | size / input | allocs/op | B/op |");
         for a in &allocs_with_times {
             let _ = write!(table, " {a} |");
@@ -428,11 +452,13 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         }
         table.push('\n');
         // Baseline for a row: the first row of the group with the same param.
-        let baseline = |row: &(String, String)| {
-            rows.iter()
-                .find(|b| b.1 == row.1)
-                .cloned()
-                .unwrap_or(row.clone())
+        // Baseline for a row: the first row of the group with the same param,
+        // unless that is the row itself and it is not the group's first row
+        // (variants that differ in their param, such as "32 B record" and
+        // "16 B record", compare with the group's first row).
+        let baseline = |row: &(String, String)| match rows.iter().position(|b| b.1 == row.1) {
+            Some(i) if rows[i] != *row || i == 0 => rows[i].clone(),
+            _ => rows[0].clone(),
         };
         let mut chart_series: Vec<(String, Vec<Option<f64>>)> = allocs_with_times
             .iter()
@@ -441,18 +467,18 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         let mut categories = Vec::new();
         for row in &rows {
             let k = key(row);
-            let counts = ALLOCATORS
+            let counts: Vec<(f64, f64)> = ALLOCATORS
                 .iter()
-                .find_map(|a| r.allocs.get(&(k.clone(), a.to_string())))
+                .filter_map(|a| r.allocs.get(&(k.clone(), a.to_string())))
                 .copied()
-                .unwrap_or((f64::NAN, f64::NAN));
+                .collect();
+            let (allocs_cell, bytes_cell) = count_cells(&counts);
+            varying_counts |= allocs_cell.contains(" / ") || bytes_cell.contains(" / ");
             let _ = write!(
                 table,
-                "| {} | {} | {} | {} |",
+                "| {} | {} | {allocs_cell} | {bytes_cell} |",
                 md_text(&row.0),
                 md_text(&row.1),
-                fmt_per_op(counts.0),
-                fmt_per_op(counts.1)
             );
             categories.push(if rows.iter().all(|o| o.1 == row.1) {
                 row.0.clone()
@@ -470,6 +496,21 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             table.push('\n');
         }
         table.push('\n');
+        if varying_counts {
+            let present: Vec<&str> = ALLOCATORS
+                .iter()
+                .copied()
+                .filter(|a| {
+                    rows.iter()
+                        .any(|row| r.allocs.contains_key(&(key(row), a.to_string())))
+                })
+                .collect();
+            let _ = writeln!(
+                table,
+                "Where the counts differ by allocator, a cell lists them in the order {}.\n",
+                present.join(" / ")
+            );
+        }
         // A group that only records metrics (no timed case) shows just those.
         if has_counts || !allocs_with_times.is_empty() {
             md.push_str(&table);
@@ -772,7 +813,7 @@ fn size_order(id: &str) -> (String, u64) {
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect();
-    let rest = &base[start + digits.len()..];
+    let rest = base[start + digits.len()..].trim_start_matches('_');
     let unit = if rest.starts_with("kib") {
         1 << 10
     } else if rest.starts_with("mib") {
@@ -834,7 +875,7 @@ fn render_callgrind_by_allocator(rows: &[CallgrindRow]) -> String {
             .collect();
         let _ = writeln!(md, "| {} | {ops} |{cells}", md_text(case));
     }
-    md.push_str("\nInstructions per operation: the count callgrind reports for the case, divided by the operations it ran (the id's `_xN` suffix).\n\n");
+    md.push_str("\nInstructions per operation: the count callgrind reports for the case, divided by the operations it ran (the \"operations measured\" column).\n\n");
     md
 }
 
@@ -859,8 +900,16 @@ fn render_callgrind(rows: &[CallgrindRow]) -> String {
             (r.group.clone(), r.id.clone(), r.function.clone()),
         );
     }
-    keys.sort();
-    let _ = write!(md, "| group | case | input |");
+    keys.sort_by(|a, b| {
+        (&a.0, size_order(&a.1), &a.1, &a.2).cmp(&(&b.0, size_order(&b.1), &b.1, &b.2))
+    });
+    // A column that says the same thing on every row says nothing.
+    let one_group = keys.iter().all(|k| k.0 == keys[0].0);
+    let _ = write!(
+        md,
+        "|{} input | case |",
+        if one_group { "" } else { " group |" }
+    );
     for a in &allocs {
         let _ = write!(md, " instructions ({a}) |");
     }
@@ -871,7 +920,12 @@ fn render_callgrind(rows: &[CallgrindRow]) -> String {
             allocs[0]
         );
     }
-    let _ = write!(md, "\n|---|---|---|{}", "---:|".repeat(allocs.len()));
+    let _ = write!(
+        md,
+        "\n|{}---|---|{}",
+        if one_group { "" } else { "---|" },
+        "---:|".repeat(allocs.len())
+    );
     if has_misses {
         md.push_str("---:|---:|");
     }
@@ -882,13 +936,10 @@ fn render_callgrind(rows: &[CallgrindRow]) -> String {
                 r.allocator == a && &r.group == group && &r.id == id && &r.function == function
             })
         };
-        let _ = write!(
-            md,
-            "| {} | {} | {} |",
-            md_text(group),
-            md_text(function),
-            md_text(id)
-        );
+        if !one_group {
+            let _ = write!(md, "| {} ", md_text(group));
+        }
+        let _ = write!(md, "| {} | {} |", md_text(id), md_text(function));
         for a in &allocs {
             let _ = write!(
                 md,

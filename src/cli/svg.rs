@@ -226,6 +226,31 @@ pub fn line_chart(
     out
 }
 
+/// Splits `text` at spaces into at most three lines of about `width`
+/// characters; the last line is cut with an ellipsis if the text is longer.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    if lines.len() > 3 {
+        lines.truncate(3);
+        lines[2].push('…');
+    }
+    for line in &mut lines {
+        if line.chars().count() > width + 4 {
+            *line = line.chars().take(width + 3).chain(['…']).collect();
+        }
+    }
+    lines
+}
+
 /// A grouped bar chart: one group of bars per category, one bar per series.
 /// Missing values (`None`) leave a gap.
 pub fn bar_chart(
@@ -236,46 +261,64 @@ pub fn bar_chart(
 ) -> String {
     let mut out = String::new();
     frame(&mut out, title, "", y_label);
-    let y1 = series
+    let mut values: Vec<f64> = series
         .iter()
-        .flat_map(|(_, v)| v.iter().flatten())
-        .fold(0f64, |a, &b| a.max(b));
-    let top = y_axis(&mut out, if y1 > 0.0 { y1 } else { 1.0 });
+        .flat_map(|(_, v)| v.iter().flatten().copied())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let y1 = values.last().copied().unwrap_or(0.0);
+    // One bar far above the rest (a case that is 200x slower) would flatten
+    // every other bar: cap the axis and write the true value on a clipped bar.
+    let median = values.get(values.len() / 2).copied().unwrap_or(0.0);
+    let cap = if median > 0.0 && y1 > 6.0 * median {
+        4.0 * median
+    } else {
+        y1
+    };
+    let top = y_axis(&mut out, if cap > 0.0 { cap } else { 1.0 });
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let n = categories.len().max(1) as f64;
     let slot = plot_w / n;
     let bar = (slot * 0.8 / series.len().max(1) as f64).min(40.0);
+    // Category labels wrap onto up to three lines that fit the slot.
+    let per_line = ((slot / 6.0) as usize).max(6);
     for (ci, cat) in categories.iter().enumerate() {
         let x_mid = LEFT + slot * (ci as f64 + 0.5);
         let x_start = x_mid - bar * series.len() as f64 / 2.0;
         for (si, (_, values)) in series.iter().enumerate() {
             if let Some(Some(v)) = values.get(ci) {
-                let h = v / top * plot_h;
+                let clipped = *v > top;
+                let h = v.min(top) / top * plot_h;
+                let x = x_start + bar * si as f64;
                 let _ = writeln!(
                     out,
-                    r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {}</title></rect>"#,
-                    x_start + bar * si as f64,
+                    r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{}: {}</title></rect>"#,
                     H - BOTTOM - h,
                     bar * 0.92,
-                    h,
                     COLORS[si % COLORS.len()],
                     esc(cat),
                     short_num(*v)
                 );
+                if clipped {
+                    let _ = writeln!(
+                        out,
+                        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}↑</text>"#,
+                        x + bar * 0.46,
+                        H - BOTTOM - h + 12.0,
+                        short_num(*v)
+                    );
+                }
             }
         }
-        let label: String = if cat.chars().count() > 22 {
-            cat.chars().take(21).chain(['…']).collect()
-        } else {
-            cat.clone()
-        };
-        let _ = writeln!(
-            out,
-            r#"<text x="{x_mid:.1}" y="{}" text-anchor="middle" font-size="11">{}</text>"#,
-            H - BOTTOM + 16.0,
-            esc(&label)
-        );
+        for (li, line) in wrap(cat, per_line).iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r#"<text x="{x_mid:.1}" y="{}" text-anchor="middle" font-size="10">{}</text>"#,
+                H - BOTTOM + 14.0 + 12.0 * li as f64,
+                esc(line)
+            );
+        }
     }
     let _ = writeln!(
         out,
@@ -316,6 +359,12 @@ mod tests {
             &[("s".into(), vec![Some(1.0), None])],
         );
         assert_eq!(b.matches("<rect x=").count(), 2); // one bar + one legend swatch
+    }
+
+    #[test]
+    fn labels_wrap() {
+        assert_eq!(wrap("object-pool crate", 12), ["object-pool", "crate"]);
+        assert_eq!(wrap("a b c d e f g h", 1).len(), 3);
     }
 
     #[test]
