@@ -399,9 +399,9 @@ pub fn generate_static(out: &Path) -> Result<()> {
             / rows.len() as f64;
         let _ = writeln!(
             whatif,
-            "| {} | {} | {} | {worst:.2}% | {mean:.2}% | {tail:.2}% |",
-            format!("{} KiB", page / 1024),
-            format!("{} KiB", max / 1024),
+            "| {} KiB | {} KiB | {} | {worst:.2}% | {mean:.2}% | {tail:.2}% |",
+            page / 1024,
+            max / 1024,
             rows.len()
         );
     }
