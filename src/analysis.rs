@@ -314,9 +314,11 @@ pub fn parse_histogram(text: &str) -> Result<Vec<(usize, u64)>, HistogramError> 
 pub enum Scheme {
     /// Go's size classes (this crate's allocator).
     Go,
-    /// jemalloc 5: 8, then 16-byte steps to 128, then four classes per doubling.
+    /// jemalloc 5: 8, then 16-byte steps to 128, then four classes per
+    /// doubling up to 32 KiB, then whole 4 KiB pages.
     Jemalloc,
-    /// mimalloc: 8 B, then 16-byte steps up to 64 B, then four bins per doubling.
+    /// mimalloc: 8 B, then 16-byte steps up to 64 B, then four bins per
+    /// doubling up to 512 KiB, then 64 KiB steps.
     Mimalloc,
     /// glibc malloc: 16-byte chunks with an 8-byte header, 32-byte minimum
     /// chunk; mmap'ed above 128 KiB.
@@ -362,9 +364,12 @@ impl Scheme {
                     8
                 } else if size <= 128 {
                     size.next_multiple_of(16)
-                } else {
+                } else if size <= 32 << 10 {
                     let lg = usize::BITS - 1 - (size - 1).leading_zeros();
                     size.next_multiple_of(1 << (lg - 2))
+                } else {
+                    // Large extents report whole 4 KiB pages (measured).
+                    size.next_multiple_of(4096)
                 }
             }
             Scheme::Mimalloc => {
@@ -374,12 +379,12 @@ impl Scheme {
                 } else if words <= 8 {
                     // Blocks above one word are 16-byte aligned: even word counts.
                     words.next_multiple_of(2) * 8
-                } else if size <= 128 << 10 {
+                } else if size <= 512 << 10 {
                     let w = words - 1;
                     let b = usize::BITS - 1 - w.leading_zeros();
                     (((w >> (b - 2)) + 1) << (b - 2)) * 8
                 } else {
-                    // Huge blocks: the model rounds to 64 KiB (measure for the truth).
+                    // Above 512 KiB: 64 KiB steps (measured).
                     size.next_multiple_of(64 << 10)
                 }
             }

@@ -136,6 +136,24 @@ mod tests {
     }
 
     #[test]
+    fn jemalloc_and_mimalloc_models_agree_on_large_sizes() {
+        for r in measure((1024..=(1 << 20)).step_by(4093)) {
+            assert_eq!(
+                Scheme::Jemalloc.usable(r.size),
+                r.jemalloc,
+                "jemalloc at {}",
+                r.size
+            );
+            assert_eq!(
+                Scheme::Mimalloc.usable(r.size),
+                r.mimalloc,
+                "mimalloc at {}",
+                r.size
+            );
+        }
+    }
+
+    #[test]
     fn models_agree_with_the_real_allocators_on_small_sizes() {
         // The models are allowed to be wrong only where the module says so
         // (huge blocks); on small sizes they must match what the allocators report.
