@@ -5,9 +5,8 @@
 //! The fact a reader gets wrong: "B/op" is what was requested; a 1-byte
 //! request takes 24 usable bytes (plus an 8-byte header) under glibc. The
 //! "heap B per allocation" column is measured with the allocator's own
-//! usable-size query (Go's size classes under `goalloc`, whose allocator is
-//! still a placeholder forwarding to System: Go's tiny allocator, which
-//! packs sub-16-byte objects into shared 16-byte blocks, is not in play yet).
+//! usable-size query (Go's size classes under `goalloc`: an upper bound there,
+//! since `GoAlloc` packs sub-16-byte objects into shared 16-byte blocks).
 mod common;
 
 use alloc_recipes::tiny::{

@@ -24,7 +24,7 @@
 //! | 1 | [`step1_presized`] | pre-sizing and buffer reuse: one line buffer, one batch buffer, pre-sized maps, keys cloned only when new |
 //! | 2 | [`step2_arena`] | an arena per batch: fields borrow the line, copied once into a `bumpalo::Bump` reset per batch |
 //! | 3 | [`step3_interned`] | interning: paths and clients become `u32` symbols, statistics live in `Vec`s indexed by symbol |
-//! | 4 | [`step4_compact`] | size-aligned record layout: a 20-byte `Copy` record, no text kept, so no arena is needed |
+//! | 4 | [`step4_compact`] | size-aligned record layout: a 24-byte `Copy` record, no text kept, so no arena is needed |
 //! | 5 | [`step5_soa`] | struct of arrays for the aggregation: latency columns instead of one growing `Vec` per path |
 //!
 //! All steps share one parser ([`parse_line`]), so the comparison is about
