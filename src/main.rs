@@ -23,7 +23,7 @@ commands:
   explain SIZE...     what a request of SIZE bytes costs, and cheaper sizes
   histogram FILE|-    waste report for a workload (lines: `size` or `size count`)
   usable [--max N] [--format table|tsv]
-                      measured usable size per request: glibc, mimalloc, jemalloc, ours
+                      measured usable size per request: glibc, mimalloc, jemalloc, and Go's classes (go)
   stats               run a small workload on GoAlloc and print its statistics
   book [--full] [--no-bench] [--only BENCH,...]
                       run the benches, generate the book's tables and charts, render the book

@@ -197,7 +197,7 @@ fn print_table(title: &str, unit: &str, n: u64, names: &[&str], rows: &[Row]) {
         "{:<28} {:>9} {:>8} {:>10} {:>13} {:>11} {:>9}",
         "step",
         "time (s)",
-        "vs naive",
+        "× naive",
         format!("ns/{unit}"),
         format!("allocs/{unit}"),
         format!("B/{unit}"),
@@ -205,10 +205,10 @@ fn print_table(title: &str, unit: &str, n: u64, names: &[&str], rows: &[Row]) {
     );
     for (name, r) in names.iter().zip(rows) {
         println!(
-            "{:<28} {:>9.3} {:>7.2}x {:>10.0} {:>13.2} {:>11.1} {:>5.1} MiB",
+            "{:<28} {:>9.3} {:>7.2}× {:>10.0} {:>13.2} {:>11.1} {:>5.1} MiB",
             name,
             r.secs,
-            rows[0].secs / r.secs,
+            r.secs / rows[0].secs,
             r.secs * 1e9 / n as f64,
             r.allocs as f64 / n as f64,
             r.bytes as f64 / n as f64,

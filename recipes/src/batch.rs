@@ -28,6 +28,24 @@
 //! - A reused buffer that once held a huge batch keeps that capacity: shrink
 //!   it (`shrink_to`) after outliers.
 //!
+//! ```
+//! use alloc_recipes::batch::parse_records_in;
+//!
+//! // An arena per batch: every record and string of a batch in one Bump,
+//! // freed all at once by `reset`, which keeps the memory for the next batch.
+//! let mut bump = bumpalo::Bump::new();
+//! for batch in ["1,Ada,London\n2,Alan,Wilmslow\n", "3,Grace,Arlington\n"] {
+//!     let records = parse_records_in(&bump, batch).unwrap();
+//!     assert!(records.iter().all(|r| !r.name.is_empty()));
+//!     drop(records);
+//!     bump.reset();
+//! }
+//!
+//! // Pre-sizing: one allocation instead of a growth series.
+//! let squares: Vec<u64> = (0..1_000u64).map(|i| i * i).collect(); // exact-size iterator
+//! assert_eq!(squares.capacity(), 1_000);
+//! ```
+//!
 //! # Traps
 //! - `bumpalo::Bump` never runs `Drop`. A std `Vec` or `String` put in a bump
 //!   arena (`bump.alloc(vec![..])`) leaks its heap buffer when the arena is

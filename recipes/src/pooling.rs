@@ -15,6 +15,25 @@
 //! must fault in again, and for objects costly to build for other reasons.
 //! The book's pooling chapter shows the measurements per allocator.
 //!
+//! ```
+//! use alloc_recipes::pooling::{with_thread_buffer, LocalPool};
+//!
+//! // One thread: a free list with a bound; the guard resets and returns the buffer.
+//! let pool: LocalPool<Vec<u8>> = LocalPool::new(8);
+//! for request in ["a", "bb", "ccc"] {
+//!     let mut buf = pool.pull(|| Vec::with_capacity(4096));
+//!     buf.extend_from_slice(request.as_bytes());
+//! } // each buffer goes back, cleared, keeping its 4 KiB
+//! assert_eq!(pool.idle(), 1);
+//!
+//! // Any thread: a per-thread pool, no lock.
+//! let n = with_thread_buffer(4096, |buf| {
+//!     buf.extend_from_slice(b"response");
+//!     buf.len()
+//! });
+//! assert_eq!(n, 8);
+//! ```
+//!
 //! # When to use
 //! - Buffers above the allocator's mmap threshold (tens of MiB under glibc)
 //!   allocated at a high rate: a fresh one means fresh pages, faulted in.
