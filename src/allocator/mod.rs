@@ -62,7 +62,8 @@
 //! The fact a reader gets wrong: the fast path of this allocator does not
 //! look up the pointer's span on free and takes no lock on either side; a
 //! call costs a thread-local load, a table lookup for the class, a list
-//! pop or push, and two counter updates. Everything else (locks, the page
+//! pop or push, and one counter update (count and bytes packed in one
+//! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
 //!
 //! # Memory the allocator never gives back
@@ -456,12 +457,10 @@ impl GoAlloc {
                     } else {
                         // SAFETY: cache list objects are linked free slots.
                         list.head = unsafe { (*head).next };
-                        list.room += 1;
                         head.cast()
                     };
                     if !p.is_null() {
-                        bump(&c.counters.mallocs[class], 1);
-                        bump(&c.counters.requested, size as u64);
+                        bump(&c.counters.mallocs[class], thread_cache::packed(size));
                     }
                     p
                 };
@@ -592,7 +591,8 @@ impl GoAlloc {
     }
 }
 
-/// Pushes a freed small object on the thread's list; flushes a batch if the list is full.
+/// Pushes a freed small object on the thread's list and counts it; runs the
+/// length check (which flushes a batch if the list is full) when due.
 ///
 /// # Safety
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
@@ -604,13 +604,12 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     // SAFETY: the caller freed p, a slot of `class`; its first word is ours now.
     unsafe { (*o).next = list.freed };
     list.freed = o;
-    list.room -= 1;
-    let full = list.room == 0;
     // SAFETY: as above.
-    bump(unsafe { c.counters.frees.get_unchecked(class) }, 1);
-    bump(&c.counters.requested_freed, size as u64);
-    if full {
-        thread_cache::flush_batch(c, class);
+    let frees = unsafe { c.counters.frees.get_unchecked(class) };
+    let counted = frees.load(Ordering::Relaxed) + thread_cache::packed(size);
+    frees.store(counted, Ordering::Relaxed);
+    if counted >= list.check_at {
+        thread_cache::check_free(c, class);
     }
 }
 
@@ -656,10 +655,9 @@ unsafe impl GlobalAlloc for GoAlloc {
                 if !head.is_null() {
                     // SAFETY: cache list objects are linked free slots.
                     list.head = unsafe { (*head).next };
-                    list.room += 1;
                     // SAFETY: as above.
-                    bump(unsafe { c.counters.mallocs.get_unchecked(class) }, 1);
-                    bump(&c.counters.requested, size as u64);
+                    let mallocs = unsafe { c.counters.mallocs.get_unchecked(class) };
+                    bump(mallocs, thread_cache::packed(size));
                     #[cfg(debug_assertions)]
                     // SAFETY: a cache's heap outlives it.
                     debug_mark(unsafe { &*c.heap }, head as usize, true);

@@ -3,11 +3,15 @@
 //!
 //! Part of the allocator described in [`crate::allocator`] (read its header first).
 //!
-//! The fast path only bumps counters in the calling thread's cache (a plain
-//! load and store, no lock, no atomic read-modify-write); [`Stats`] is summed
-//! from every cache, the direct-path counters and the page heap when read.
-//! Reading while other threads allocate gives a slightly stale, not exactly
-//! consistent picture, as `ReadMemStats` would without stopping the world.
+//! The fast path only bumps one counter in the calling thread's cache (a
+//! plain load and store, no lock, no atomic read-modify-write): a packed
+//! word per class holding both the count and the requested bytes, folded
+//! into wide totals on the class's slow paths (`thread_cache.rs`). [`Stats`]
+//! is summed from every cache (totals plus unfolded words), the direct-path
+//! counters and the page heap when read. Reading while other threads
+//! allocate gives a slightly stale, not exactly consistent picture (a fold
+//! in progress may be seen half done), as `ReadMemStats` would without
+//! stopping the world.
 //!
 //! The fact a reader gets wrong: "bytes in use" has three meanings here, and
 //! the differences are the overheads this cookbook is about.
@@ -19,6 +23,7 @@
 //! pages not yet given back to the OS.
 
 use super::span::{NUM_CLASSES, TINY_BLOCK, TINY_CLASS};
+use super::thread_cache::PACKED_BYTES;
 use super::Heap;
 use crate::size_class::{GO, NUM_SIZE_CLASSES, PAGE_SIZE};
 use core::fmt;
@@ -234,8 +239,16 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     while !c.is_null() {
         // SAFETY: caches on the registry are never freed; counters are atomics.
         let k = unsafe { &(*c).counters };
-        add(&mut s.by_size, &k.mallocs, &k.frees);
-        cache_mallocs += k.mallocs[1..].iter().map(|m| m.load(Relaxed)).sum::<u64>();
+        // Folded totals plus the packed words not yet folded (thread_cache.rs).
+        for class in 1..NUM_CLASSES {
+            let (m, f) = (k.mallocs[class].load(Relaxed), k.frees[class].load(Relaxed));
+            let mallocs = k.mallocs_folded[class].load(Relaxed) + (m >> 32);
+            s.by_size[class].mallocs += mallocs;
+            s.by_size[class].frees += k.frees_folded[class].load(Relaxed) + (f >> 32);
+            cache_mallocs += mallocs;
+            requested += m & PACKED_BYTES;
+            requested_freed += f & PACKED_BYTES;
+        }
         requested += k.requested.load(Relaxed);
         requested_freed += k.requested_freed.load(Relaxed);
         s.tiny_allocs += k.tiny_allocs.load(Relaxed);
