@@ -34,7 +34,7 @@
 //! 4. If the arena is used up, reserve a new one (64 MiB) from the OS.
 //!
 //! Freeing pushes the object on the calling thread's list for its class
-//! (whichever thread allocated it); a list longer than two batches gives one
+//! (whichever thread allocated it); a list at its limit (about 64 KiB worth) gives one
 //! batch back to the central list, which returns each object to its span
 //! (found through the page map) and a span whose objects all came back to the
 //! page heap. Free page runs merge with their neighbours, and the scavenger

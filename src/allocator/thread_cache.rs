@@ -9,7 +9,8 @@
 //! singly linked list of free objects (linked through their first word) and
 //! its limit. An allocation pops, a free pushes; when a list is empty it
 //! takes a batch from the class's central list ("refill"), when it grows to
-//! its limit (two batches) it gives one batch back ("flush"). Each call
+//! its limit (about 64 KiB worth, at least two batches, see `span.rs`) it
+//! gives one batch back ("flush"). Each call
 //! stores one packed counter (count and requested bytes) and no list
 //! length: the length is brought up to date from the counters on the slow
 //! paths, and a free checks it only when the list could be full ([`FreeList`]).
@@ -175,7 +176,7 @@ impl CacheRegistry {
         unsafe {
             (*c).heap = heap;
             for (class, list) in (*c).lists.iter_mut().enumerate() {
-                list.max = 2 * heap.info[class].batch;
+                list.max = heap.info[class].cache_max;
                 list.check_at = u64::from(list.max) << 32;
             }
             let mut head = self.all.load(Acquire);
