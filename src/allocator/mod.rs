@@ -19,7 +19,7 @@
 //! | `mheap`       | `PageHeap` + page map              | `page_heap.rs`    | one lock |
 //! | `mspan`       | `Span`                             | `span.rs`         | owner's |
 //! | tiny alloc    | `tiny.rs`                          | `tiny.rs`         | none to allocate, one atomic add to free |
-//! | `allocLarge`  | `large.rs`                         | `large.rs`        | page heap's |
+//! | `allocLarge`  | `large.rs`                         | `large.rs`        | page heap's; none for a run the thread cached |
 //! | `sysAlloc`    | `os.rs` (mmap / madvise)           | `os.rs`           | n/a |
 //! | `MemStats`    | [`Stats`]                          | `stats.rs`        | summed on read |
 //!
@@ -410,7 +410,19 @@ impl GoAlloc {
         };
         let p = match r {
             Route::Zero => unreachable!(),
-            Route::Large => return heap.alloc_large(size, align, zero),
+            Route::Large => {
+                let c = if large::cacheable(size, align) {
+                    self.cache(heap)
+                } else {
+                    ptr::null_mut()
+                };
+                return if c.is_null() {
+                    heap.alloc_large(size, align, zero)
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    heap.alloc_large_cached(unsafe { &mut *c }, size, align, zero)
+                };
+            }
             Route::Tiny => {
                 let c = self.cache(heap);
                 if c.is_null() {
@@ -495,7 +507,19 @@ impl GoAlloc {
         };
         match r {
             Route::Zero => {}
-            Route::Large => heap.free_large(p, size),
+            Route::Large => {
+                let c = if large::cacheable(size, layout.align()) {
+                    self.cache(heap)
+                } else {
+                    ptr::null_mut()
+                };
+                if c.is_null() {
+                    heap.free_large(p, size)
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    heap.free_large_cached(unsafe { &mut *c }, p, size)
+                }
+            }
             Route::Tiny => {
                 let c = self.cache(heap);
                 if c.is_null() {
@@ -551,7 +575,10 @@ impl GoAlloc {
         match r {
             Route::Zero => {}
             Route::Large => {
-                if s.state != SpanState::Large || s.base() != addr {
+                if s.state != SpanState::Large
+                    || s.base() != addr
+                    || !large::debug_mark_large(s, false)
+                {
                     what(
                         "not a live large object of this GoAlloc (double free or foreign pointer)",
                     );

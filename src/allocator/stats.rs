@@ -227,6 +227,7 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     let mut s = Stats::default();
     let (mut requested, mut requested_freed, mut refills) = (0u64, 0u64, 0u64);
     let mut cache_mallocs = 0u64;
+    let mut cached_large = super::large::LargeCounters::default();
     let add = |by: &mut [ClassStats; NUM_CLASSES],
                m: &[AtomicU64; NUM_CLASSES],
                f: &[AtomicU64; NUM_CLASSES]| {
@@ -254,6 +255,13 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
         s.tiny_allocs += k.tiny_allocs.load(Relaxed);
         s.tiny_frees += k.tiny_frees.load(Relaxed);
         refills += k.refills.load(Relaxed);
+        let cl = &k.large;
+        cached_large.allocs += cl.allocs.load(Relaxed);
+        cached_large.frees += cl.frees.load(Relaxed);
+        cached_large.requested += cl.requested.load(Relaxed);
+        cached_large.requested_freed += cl.requested_freed.load(Relaxed);
+        cached_large.bytes += cl.bytes.load(Relaxed);
+        cached_large.bytes_freed += cl.bytes_freed.load(Relaxed);
         s.central_flushes += k.flushes.load(Relaxed);
         s.thread_caches += 1;
         // SAFETY: as above.
@@ -272,7 +280,13 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
         s.small_spans += heap.central[class].lock().spans as u64;
     }
     let p = heap.pages.lock();
-    let l = p.large;
+    let mut l = p.large;
+    l.allocs += cached_large.allocs;
+    l.frees += cached_large.frees;
+    l.requested += cached_large.requested;
+    l.requested_freed += cached_large.requested_freed;
+    l.bytes += cached_large.bytes;
+    l.bytes_freed += cached_large.bytes_freed;
     s.by_size[0].mallocs = l.allocs;
     s.by_size[0].frees = l.frees;
     s.large_allocs = l.allocs;

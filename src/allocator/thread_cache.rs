@@ -112,6 +112,9 @@ pub(crate) struct Counters {
     pub tiny_frees: AtomicU64,
     pub refills: AtomicU64,
     pub flushes: AtomicU64,
+    /// Large objects served from or freed into the cache's large runs
+    /// (`large.rs`); the others are counted by the page heap.
+    pub large: super::large::CachedLargeCounters,
 }
 
 /// One object in a packed counter word (see [`Counters`]).
@@ -136,6 +139,8 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 pub(crate) struct ThreadCache {
     pub lists: [FreeList; NUM_CLASSES],
     pub tiny: TinyState,
+    /// Recently freed large runs, kept for reuse (`large.rs`).
+    pub large: super::large::LargeCache,
     pub counters: Counters,
     pub heap: *const Heap,
     /// Next cache on the heap's list of every cache (for statistics).
@@ -328,9 +333,11 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     };
 }
 
-/// Empties every list of the cache (and retires its tiny block).
+/// Empties every list of the cache (and retires its tiny block and gives
+/// its large runs back to the page heap).
 pub(crate) fn flush_all(cache: &mut ThreadCache) {
     super::tiny::retire(cache);
+    super::large::flush(cache);
     for class in 1..NUM_CLASSES {
         fold(cache, class);
         let n = cache.lists[class].len;
