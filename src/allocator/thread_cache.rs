@@ -91,10 +91,12 @@ pub(crate) struct FreeList {
 /// The per-class `mallocs` and `frees` words are *packed*: the objects
 /// counted since the last fold in the high 32 bits, the bytes they were
 /// requested with in the low 32, so a fast-path call updates one word for
-/// both (one store instead of two). The slow paths of the class (a refill,
-/// a length check, a flush), which run at least once per `max` calls,
-/// *fold* the words into the wide totals and reset them to zero, so neither
-/// half can overflow (`max` objects of at most 32 KiB).
+/// both (one store instead of two). The slow paths of the class *fold* the
+/// words into the wide totals and reset them to zero, often enough that
+/// neither half can overflow (a few `max` objects of at most 32 KiB). A fold runs
+/// on every length check and flush (at most `max` frees apart) and on every
+/// refill from the central list; between two folds a thread can only
+/// allocate what the list held at the first plus what it freed since.
 pub(crate) struct Counters {
     /// Packed allocations since the last fold, per class.
     pub mallocs: [AtomicU64; NUM_CLASSES],
@@ -239,16 +241,21 @@ fn set_check(list: &mut FreeList) {
 #[cold]
 #[inline(never)]
 pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
-    fold(cache, class);
     let list = &mut cache.lists[class];
     if !list.freed.is_null() {
         // Objects freed by this thread: they become the allocation list.
+        // No fold: the length does not change, and the allocations counted
+        // until the next fold are bounded by what the frees (each counted,
+        // and checked every `max - len`) put on the list.
         let o = list.freed;
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*o).next };
         list.freed = ptr::null_mut();
         return o.cast();
     }
+    // From the central list: fold first, so that `len` is exact before the
+    // chain is added and a thread that only allocates folds once per batch.
+    fold(cache, class);
     // SAFETY: a cache's heap outlives it (heaps are never freed).
     let heap = unsafe { &*cache.heap };
     let info = &heap.info[class];
