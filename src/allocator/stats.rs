@@ -18,8 +18,9 @@
 //! `bytes_requested` is what the program asked for; `bytes_handed_out` is
 //! that rounded up to size classes (and pages, for large objects: internal
 //! fragmentation); `heap_in_use` is every page of every span that holds at
-//! least one object, including free slots in those spans and objects parked
-//! in thread caches (external fragmentation). `heap_resident` adds the free
+//! least one object, including free slots in those spans, objects parked
+//! in thread caches and large runs a thread keeps for reuse (external
+//! fragmentation). `heap_resident` adds the free
 //! pages not yet given back to the OS.
 
 use super::span::{NUM_CLASSES, TINY_BLOCK, TINY_CLASS};
