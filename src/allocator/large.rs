@@ -9,16 +9,65 @@
 //! first page number is a multiple of `align / 8 KiB` (it over-asks by
 //! `align / 8 KiB - 1` pages and gives the ends back).
 //!
+//! **Large runs cached per thread.** Going to the page heap costs its lock
+//! and usually a split and a merge (the freed run coalesces with its free
+//! neighbours and the next allocation cuts it again). So a thread cache
+//! keeps up to [`LARGE_CACHE_SLOTS`] freed runs of at most
+//! [`LARGE_CACHE_PAGES`] pages (256 KiB) and hands one back, without a lock,
+//! to the next large request of exactly its page count (alignment at most a
+//! page). A cached run stays in use as far as the page heap knows (it counts
+//! in `heap_in_use`, like objects parked in a thread cache) until the cache
+//! is flushed (thread exit, `flush_thread_cache`). Runs of 1 MiB and more
+//! always go back to the page heap, so its scavenger sees them.
+//!
 //! The fact a reader gets wrong: `alloc_zeroed` of a large object usually
 //! costs no `memset` at all. Pages fresh from the OS and pages the scavenger
 //! released (`MADV_DONTNEED`) read as zero, and the page heap remembers which
 //! runs are in that state (`Span::zeroed`), so only a run reused while still
 //! resident is cleared. Go does the same with `needzero`.
 
-use super::span::SpanState;
+use super::span::{Span, SpanState};
+use super::thread_cache::{bump, ThreadCache};
 use super::Heap;
 use crate::size_class::PAGE_SIZE;
 use core::ptr;
+use core::sync::atomic::AtomicU64;
+
+/// Runs a thread cache keeps.
+pub(crate) const LARGE_CACHE_SLOTS: usize = 4;
+/// Longest run a thread cache keeps, in pages (256 KiB).
+pub(crate) const LARGE_CACHE_PAGES: usize = 32;
+
+/// Whether a large object of this layout may use the thread cache's runs
+/// (at most [`LARGE_CACHE_PAGES`] pages, alignment at most a page), decided
+/// from the layout so that large runs beyond it skip the cache lookup.
+#[inline]
+pub(crate) fn cacheable(size: usize, align: usize) -> bool {
+    align <= PAGE_SIZE && size <= LARGE_CACHE_PAGES * PAGE_SIZE
+}
+
+/// A thread cache's freed large runs (null: empty slot). All-zero is empty.
+pub(crate) struct LargeCache {
+    spans: [*mut Span; LARGE_CACHE_SLOTS],
+}
+
+/// Large objects a thread cache served or took back, counted by its owner
+/// with a plain load and store (summed with [`LargeCounters`] on read).
+pub(crate) struct CachedLargeCounters {
+    pub allocs: AtomicU64,
+    pub frees: AtomicU64,
+    pub requested: AtomicU64,
+    pub requested_freed: AtomicU64,
+    pub bytes: AtomicU64,
+    pub bytes_freed: AtomicU64,
+}
+
+/// Debug builds: marks a large span as in the user's hands (`on`) or not;
+/// returns whether it was.
+#[cfg(debug_assertions)]
+pub(crate) fn debug_mark_large(s: &Span, on: bool) -> bool {
+    s.live[0].swap(on as u64, core::sync::atomic::Ordering::AcqRel) != 0
+}
 
 /// Large-object counters, kept under the page heap's lock.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,6 +98,8 @@ impl Heap {
                 (*s).state = SpanState::Large;
                 (*s).class = 0;
                 self.map.set_ends(&*s, s);
+                #[cfg(debug_assertions)]
+                debug_mark_large(&*s, true);
                 let l = &mut pages.large;
                 l.allocs += 1;
                 l.requested += size as u64;
@@ -68,10 +119,14 @@ impl Heap {
 
     /// Frees a large object made by [`Heap::alloc_large`] with request `size`.
     pub(crate) fn free_large(&self, p: *mut u8, size: usize) {
-        let s = self.map.get(p as usize);
+        self.free_large_span(self.map.get(p as usize), size);
+    }
+
+    /// Frees large span `s` (the page map's entry for the object's base).
+    fn free_large_span(&self, s: *mut Span, size: usize) {
         let mut pages = self.pages.lock();
-        // SAFETY: p is the base of a live large span (checked in debug builds
-        // by the caller), so the page map entry is that span.
+        // SAFETY: s is the span of a live large object (the caller's pointer
+        // is its base, checked in debug builds), handed back once.
         unsafe {
             let l = &mut pages.large;
             l.frees += 1;
@@ -81,10 +136,80 @@ impl Heap {
         }
     }
 
+    /// Like [`Heap::alloc_large`], trying the calling thread's cached runs first.
+    pub(crate) fn alloc_large_cached(
+        &self,
+        cache: &mut ThreadCache,
+        size: usize,
+        align: usize,
+        zero: bool,
+    ) -> *mut u8 {
+        let npages = size.div_ceil(PAGE_SIZE).max(1);
+        if cacheable(size, align) {
+            for slot in cache.large.spans.iter_mut() {
+                let s = *slot;
+                // SAFETY: a cached run is a live `Large` span owned by this
+                // cache; only this thread touches it until it is handed out.
+                if !s.is_null() && unsafe { (*s).npages } == npages {
+                    *slot = ptr::null_mut();
+                    // SAFETY: as above; the run is ours and npages pages long.
+                    let base = unsafe {
+                        #[cfg(debug_assertions)]
+                        debug_mark_large(&*s, true);
+                        (*s).base() as *mut u8
+                    };
+                    let k = &cache.counters.large;
+                    bump(&k.allocs, 1);
+                    bump(&k.requested, size as u64);
+                    bump(&k.bytes, (npages * PAGE_SIZE) as u64);
+                    if zero {
+                        // SAFETY: the run is ours and at least `size` bytes long.
+                        unsafe { base.write_bytes(0, size) };
+                    }
+                    return base;
+                }
+            }
+        }
+        self.alloc_large(size, align, zero)
+    }
+
+    /// Like [`Heap::free_large`], keeping a short run in the calling thread's cache.
+    pub(crate) fn free_large_cached(&self, cache: &mut ThreadCache, p: *mut u8, size: usize) {
+        let s = self.map.get(p as usize);
+        // SAFETY: p is the base of a live large span (checked in debug builds
+        // by the caller), so the page map entry is that span; its page count
+        // does not change while it is in use.
+        let npages = unsafe { (*s).npages };
+        if npages <= LARGE_CACHE_PAGES {
+            if let Some(slot) = cache.large.spans.iter_mut().find(|s| s.is_null()) {
+                *slot = s;
+                let k = &cache.counters.large;
+                bump(&k.frees, 1);
+                bump(&k.requested_freed, size as u64);
+                bump(&k.bytes_freed, (npages * PAGE_SIZE) as u64);
+                return;
+            }
+        }
+        self.free_large_span(s, size)
+    }
+
     /// Accounts an in-place resize of a large object (same page count).
     pub(crate) fn resize_large(&self, old: usize, new: usize) {
         let mut pages = self.pages.lock();
         pages.large.requested += new as u64;
         pages.large.requested_freed += old as u64;
+    }
+}
+
+/// Gives every run cached by `cache` back to its page heap.
+pub(crate) fn flush(cache: &mut ThreadCache) {
+    // SAFETY: a cache's heap outlives it.
+    let heap = unsafe { &*cache.heap };
+    for slot in cache.large.spans.iter_mut() {
+        let s = core::mem::replace(slot, ptr::null_mut());
+        if !s.is_null() {
+            // The run counted as freed when it was cached; now the pages go back.
+            heap.pages.lock().free_span(&heap.map, s);
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! | `mheap`       | `PageHeap` + page map              | `page_heap.rs`    | one lock |
 //! | `mspan`       | `Span`                             | `span.rs`         | owner's |
 //! | tiny alloc    | `tiny.rs`                          | `tiny.rs`         | none to allocate, one atomic add to free |
-//! | `allocLarge`  | `large.rs`                         | `large.rs`        | page heap's |
+//! | `allocLarge`  | `large.rs`                         | `large.rs`        | page heap's; none for a run the thread cached |
 //! | `sysAlloc`    | `os.rs` (mmap / madvise)           | `os.rs`           | n/a |
 //! | `MemStats`    | [`Stats`]                          | `stats.rs`        | summed on read |
 //!
@@ -34,7 +34,7 @@
 //! 4. If the arena is used up, reserve a new one (64 MiB) from the OS.
 //!
 //! Freeing pushes the object on the calling thread's list for its class
-//! (whichever thread allocated it); a list longer than two batches gives one
+//! (whichever thread allocated it); a list at its limit (about 64 KiB worth) gives one
 //! batch back to the central list, which returns each object to its span
 //! (found through the page map) and a span whose objects all came back to the
 //! page heap. Free page runs merge with their neighbours, and the scavenger
@@ -62,7 +62,8 @@
 //! The fact a reader gets wrong: the fast path of this allocator does not
 //! look up the pointer's span on free and takes no lock on either side; a
 //! call costs a thread-local load, a table lookup for the class, a list
-//! pop or push, and two counter updates. Everything else (locks, the page
+//! pop or push, and one counter update (count and bytes packed in one
+//! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
 //!
 //! # Memory the allocator never gives back
@@ -409,7 +410,19 @@ impl GoAlloc {
         };
         let p = match r {
             Route::Zero => unreachable!(),
-            Route::Large => return heap.alloc_large(size, align, zero),
+            Route::Large => {
+                let c = if large::cacheable(size, align) {
+                    self.cache(heap)
+                } else {
+                    ptr::null_mut()
+                };
+                return if c.is_null() {
+                    heap.alloc_large(size, align, zero)
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    heap.alloc_large_cached(unsafe { &mut *c }, size, align, zero)
+                };
+            }
             Route::Tiny => {
                 let c = self.cache(heap);
                 if c.is_null() {
@@ -456,12 +469,10 @@ impl GoAlloc {
                     } else {
                         // SAFETY: cache list objects are linked free slots.
                         list.head = unsafe { (*head).next };
-                        list.room += 1;
                         head.cast()
                     };
                     if !p.is_null() {
-                        bump(&c.counters.mallocs[class], 1);
-                        bump(&c.counters.requested, size as u64);
+                        bump(&c.counters.mallocs[class], thread_cache::packed(size));
                     }
                     p
                 };
@@ -496,7 +507,19 @@ impl GoAlloc {
         };
         match r {
             Route::Zero => {}
-            Route::Large => heap.free_large(p, size),
+            Route::Large => {
+                let c = if large::cacheable(size, layout.align()) {
+                    self.cache(heap)
+                } else {
+                    ptr::null_mut()
+                };
+                if c.is_null() {
+                    heap.free_large(p, size)
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    heap.free_large_cached(unsafe { &mut *c }, p, size)
+                }
+            }
             Route::Tiny => {
                 let c = self.cache(heap);
                 if c.is_null() {
@@ -552,7 +575,10 @@ impl GoAlloc {
         match r {
             Route::Zero => {}
             Route::Large => {
-                if s.state != SpanState::Large || s.base() != addr {
+                if s.state != SpanState::Large
+                    || s.base() != addr
+                    || !large::debug_mark_large(s, false)
+                {
                     what(
                         "not a live large object of this GoAlloc (double free or foreign pointer)",
                     );
@@ -592,7 +618,8 @@ impl GoAlloc {
     }
 }
 
-/// Pushes a freed small object on the thread's list; flushes a batch if the list is full.
+/// Pushes a freed small object on the thread's list and counts it; runs the
+/// length check (which flushes a batch if the list is full) when due.
 ///
 /// # Safety
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
@@ -604,13 +631,12 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     // SAFETY: the caller freed p, a slot of `class`; its first word is ours now.
     unsafe { (*o).next = list.freed };
     list.freed = o;
-    list.room -= 1;
-    let full = list.room == 0;
     // SAFETY: as above.
-    bump(unsafe { c.counters.frees.get_unchecked(class) }, 1);
-    bump(&c.counters.requested_freed, size as u64);
-    if full {
-        thread_cache::flush_batch(c, class);
+    let frees = unsafe { c.counters.frees.get_unchecked(class) };
+    let counted = frees.load(Ordering::Relaxed) + thread_cache::packed(size);
+    frees.store(counted, Ordering::Relaxed);
+    if counted >= list.check_at {
+        thread_cache::check_free(c, class);
     }
 }
 
@@ -656,10 +682,9 @@ unsafe impl GlobalAlloc for GoAlloc {
                 if !head.is_null() {
                     // SAFETY: cache list objects are linked free slots.
                     list.head = unsafe { (*head).next };
-                    list.room += 1;
                     // SAFETY: as above.
-                    bump(unsafe { c.counters.mallocs.get_unchecked(class) }, 1);
-                    bump(&c.counters.requested, size as u64);
+                    let mallocs = unsafe { c.counters.mallocs.get_unchecked(class) };
+                    bump(mallocs, thread_cache::packed(size));
                     #[cfg(debug_assertions)]
                     // SAFETY: a cache's heap outlives it.
                     debug_mark(unsafe { &*c.heap }, head as usize, true);

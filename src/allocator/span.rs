@@ -50,18 +50,37 @@ pub(crate) struct ClassInfo {
     pub first: usize,
     /// Objects moved between a thread cache and the central list at once.
     pub batch: u32,
+    /// Most objects a thread cache keeps (see `cache_max_for`).
+    pub cache_max: u32,
 }
 
 /// Objects per batch: about 32 KiB worth, at least 2 and at most 128
 /// (tcmalloc's `num_objects_to_move` caps at 32; Go moves a whole span at
-/// once). A thread cache holds at most two batches per class, so at most
-/// 64 KiB per class.
+/// once). See [`cache_max_for`] for how many a thread cache keeps.
 const fn batch_for(size: usize) -> u32 {
     let n = 32 * 1024 / size;
     if n < 2 {
         2
     } else if n > 128 {
         128
+    } else {
+        n as u32
+    }
+}
+
+/// Most objects a thread cache keeps per class: about 64 KiB worth, at
+/// least two batches and at most 1,024. Small classes keep more than two of
+/// their (capped) batches, so a loop that allocates and frees up to a
+/// thousand small objects stays in the thread cache instead of moving them
+/// through the central list every round; the bytes a thread holds per class
+/// stay within 64 KiB (or two batches, for the classes above 16 KiB).
+const fn cache_max_for(size: usize) -> u32 {
+    let n = 64 * 1024 / size;
+    let two_batches = 2 * batch_for(size) as usize;
+    if n < two_batches {
+        two_batches as u32
+    } else if n > 1024 {
+        1024
     } else {
         n as u32
     }
@@ -75,6 +94,7 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
         nelems: 0,
         first: 0,
         batch: 0,
+        cache_max: 0,
     }; NUM_CLASSES];
     for (c, info) in t.iter_mut().enumerate().take(NUM_SIZE_CLASSES).skip(1) {
         let size = GO.size(c as u8);
@@ -85,6 +105,7 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
             nelems: (pages * PAGE_SIZE / size) as u32,
             first: 0,
             batch: batch_for(size),
+            cache_max: cache_max_for(size),
         };
     }
     t[TINY_CLASS] = ClassInfo {
@@ -93,6 +114,7 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
         nelems: ((PAGE_SIZE - TINY_HEADER) / TINY_BLOCK) as u32,
         first: TINY_HEADER,
         batch: 32,
+        cache_max: 64,
     };
     debug_assert!(t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE);
     t
@@ -294,6 +316,11 @@ mod tests {
         assert_eq!(t[67].batch, 2);
         assert_eq!(t[1].batch, 128);
         assert_eq!(t[GO.class_of(1024) as usize].batch, 32);
+        // Thread caches: about 64 KiB per class, at least two batches, at most 1,024.
+        assert_eq!(t[GO.class_of(64) as usize].cache_max, 1024);
+        assert_eq!(t[GO.class_of(256) as usize].cache_max, 256);
+        assert_eq!(t[GO.class_of(1024) as usize].cache_max, 64);
+        assert_eq!(t[67].cache_max, 4);
         // One counter byte per tiny block fits in the header.
         assert!(t[TINY_CLASS].nelems as usize <= TINY_HEADER);
         assert_eq!(

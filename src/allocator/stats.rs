@@ -3,22 +3,28 @@
 //!
 //! Part of the allocator described in [`crate::allocator`] (read its header first).
 //!
-//! The fast path only bumps counters in the calling thread's cache (a plain
-//! load and store, no lock, no atomic read-modify-write); [`Stats`] is summed
-//! from every cache, the direct-path counters and the page heap when read.
-//! Reading while other threads allocate gives a slightly stale, not exactly
-//! consistent picture, as `ReadMemStats` would without stopping the world.
+//! The fast path only bumps one counter in the calling thread's cache (a
+//! plain load and store, no lock, no atomic read-modify-write): a packed
+//! word per class holding both the count and the requested bytes, folded
+//! into wide totals on the class's slow paths (`thread_cache.rs`). [`Stats`]
+//! is summed from every cache (totals plus unfolded words), the direct-path
+//! counters and the page heap when read. Reading while other threads
+//! allocate gives a slightly stale, not exactly consistent picture (a fold
+//! in progress may be seen half done), as `ReadMemStats` would without
+//! stopping the world.
 //!
 //! The fact a reader gets wrong: "bytes in use" has three meanings here, and
 //! the differences are the overheads this cookbook is about.
 //! `bytes_requested` is what the program asked for; `bytes_handed_out` is
 //! that rounded up to size classes (and pages, for large objects: internal
 //! fragmentation); `heap_in_use` is every page of every span that holds at
-//! least one object, including free slots in those spans and objects parked
-//! in thread caches (external fragmentation). `heap_resident` adds the free
+//! least one object, including free slots in those spans, objects parked
+//! in thread caches and large runs a thread keeps for reuse (external
+//! fragmentation). `heap_resident` adds the free
 //! pages not yet given back to the OS.
 
 use super::span::{NUM_CLASSES, TINY_BLOCK, TINY_CLASS};
+use super::thread_cache::PACKED_BYTES;
 use super::Heap;
 use crate::size_class::{GO, NUM_SIZE_CLASSES, PAGE_SIZE};
 use core::fmt;
@@ -222,6 +228,7 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     let mut s = Stats::default();
     let (mut requested, mut requested_freed, mut refills) = (0u64, 0u64, 0u64);
     let mut cache_mallocs = 0u64;
+    let mut cached_large = super::large::LargeCounters::default();
     let add = |by: &mut [ClassStats; NUM_CLASSES],
                m: &[AtomicU64; NUM_CLASSES],
                f: &[AtomicU64; NUM_CLASSES]| {
@@ -234,13 +241,28 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     while !c.is_null() {
         // SAFETY: caches on the registry are never freed; counters are atomics.
         let k = unsafe { &(*c).counters };
-        add(&mut s.by_size, &k.mallocs, &k.frees);
-        cache_mallocs += k.mallocs[1..].iter().map(|m| m.load(Relaxed)).sum::<u64>();
+        // Folded totals plus the packed words not yet folded (thread_cache.rs).
+        for class in 1..NUM_CLASSES {
+            let (m, f) = (k.mallocs[class].load(Relaxed), k.frees[class].load(Relaxed));
+            let mallocs = k.mallocs_folded[class].load(Relaxed) + (m >> 32);
+            s.by_size[class].mallocs += mallocs;
+            s.by_size[class].frees += k.frees_folded[class].load(Relaxed) + (f >> 32);
+            cache_mallocs += mallocs;
+            requested += m & PACKED_BYTES;
+            requested_freed += f & PACKED_BYTES;
+        }
         requested += k.requested.load(Relaxed);
         requested_freed += k.requested_freed.load(Relaxed);
         s.tiny_allocs += k.tiny_allocs.load(Relaxed);
         s.tiny_frees += k.tiny_frees.load(Relaxed);
         refills += k.refills.load(Relaxed);
+        let cl = &k.large;
+        cached_large.allocs += cl.allocs.load(Relaxed);
+        cached_large.frees += cl.frees.load(Relaxed);
+        cached_large.requested += cl.requested.load(Relaxed);
+        cached_large.requested_freed += cl.requested_freed.load(Relaxed);
+        cached_large.bytes += cl.bytes.load(Relaxed);
+        cached_large.bytes_freed += cl.bytes_freed.load(Relaxed);
         s.central_flushes += k.flushes.load(Relaxed);
         s.thread_caches += 1;
         // SAFETY: as above.
@@ -259,7 +281,13 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
         s.small_spans += heap.central[class].lock().spans as u64;
     }
     let p = heap.pages.lock();
-    let l = p.large;
+    let mut l = p.large;
+    l.allocs += cached_large.allocs;
+    l.frees += cached_large.frees;
+    l.requested += cached_large.requested;
+    l.requested_freed += cached_large.requested_freed;
+    l.bytes += cached_large.bytes;
+    l.bytes_freed += cached_large.bytes_freed;
     s.by_size[0].mallocs = l.allocs;
     s.by_size[0].frees = l.frees;
     s.large_allocs = l.allocs;

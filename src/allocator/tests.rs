@@ -292,3 +292,53 @@ fn freeing_every_piece_of_the_current_tiny_block_rewinds_it() {
     let st = a.stats();
     assert_eq!((st.live_objects, st.small_spans), (0, 0));
 }
+
+#[test]
+fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
+    let a = GoAlloc::new();
+    let l = lay(64 << 10, 8);
+    // SAFETY: non-zero layouts; each pointer freed once with its layout.
+    unsafe {
+        let p = a.alloc(l);
+        p.write_bytes(0xFF, 64 << 10);
+        a.dealloc(p, l);
+        let spans = a.stats().page_heap_spans;
+        // Same page count: the cached run, no page heap call; zeroed on request.
+        let q = a.alloc_zeroed(lay(60 << 10, 8));
+        assert_eq!(q, p);
+        assert!(std::slice::from_raw_parts(q, 60 << 10)
+            .iter()
+            .all(|&b| b == 0));
+        assert_eq!(a.stats().page_heap_spans, spans);
+        a.dealloc(q, lay(60 << 10, 8));
+        // Another page count, or a run above 256 KiB: the page heap.
+        let r = a.alloc(lay(72 << 10, 8));
+        assert_ne!(r, p);
+        a.dealloc(r, lay(72 << 10, 8));
+        let big = a.alloc(lay(1 << 20, 8));
+        a.dealloc(big, lay(1 << 20, 8));
+    }
+    let s = a.stats();
+    assert_eq!(
+        (s.large_allocs, s.large_frees, s.bytes_requested),
+        (4, 4, 0)
+    );
+    assert_eq!(s.bytes_handed_out, 0);
+    assert_eq!(s.heap_in_use, (64 << 10) + (72 << 10)); // two runs parked in the cache
+    a.flush_thread_cache();
+    assert_eq!(a.stats().heap_in_use, 0);
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "double free")]
+fn double_free_of_a_cached_large_run_panics_in_debug_builds() {
+    let a = GoAlloc::new();
+    let l = lay(64 << 10, 8);
+    // SAFETY: deliberately wrong (a double free), caught by the debug check.
+    unsafe {
+        let p = a.alloc(l);
+        a.dealloc(p, l);
+        a.dealloc(p, l);
+    }
+}

@@ -6,10 +6,14 @@
 //! Go gives each P (a scheduler slot, at most GOMAXPROCS) an mcache, and a
 //! goroutine uses the mcache of the P it runs on. Rust has no Ps, so the
 //! cache belongs to the OS thread. A [`ThreadCache`] holds, per class, a
-//! singly linked list of free objects (linked through their first word), its
-//! length and its limit. An allocation pops, a free pushes; when a list is
-//! empty it takes a batch from the class's central list ("refill"), when it
-//! grows past its limit (two batches) it gives one batch back ("flush").
+//! singly linked list of free objects (linked through their first word) and
+//! its limit. An allocation pops, a free pushes; when a list is empty it
+//! takes a batch from the class's central list ("refill"), when it grows to
+//! its limit (about 64 KiB worth, at least two batches, see `span.rs`) it
+//! gives one batch back ("flush"). Each call
+//! stores one packed counter (count and requested bytes) and no list
+//! length: the length is brought up to date from the counters on the slow
+//! paths, and a free checks it only when the list could be full ([`FreeList`]).
 //!
 //! **Several allocators in one process.** The thread-local part is a small
 //! array of slots, each `(instance key, cache pointer)`. Every `GoAlloc`
@@ -61,41 +65,69 @@ const NO_KEY: usize = usize::MAX;
 /// previous store (the free's write of the head is not the next
 /// allocation's read), which is worth a few cycles per pair.
 ///
-/// The list counts down the room it has left rather than up its length:
-/// a free is then one decrement and a branch on zero (the flush), with no
-/// second load for the limit.
+/// Neither fast path stores a length. The list's length is kept in `len`
+/// only as of the last *fold* (see [`Counters`]); since then the class's
+/// packed malloc and free counters have counted what came and went. A free
+/// compares its packed counter with `check_at`, set at each fold so that
+/// the length check (and a flush, if the list is full) runs once `max - len`
+/// objects have been freed, the earliest the list could be full.
 #[repr(C)]
 pub(crate) struct FreeList {
     pub head: *mut FreeObject,
     /// Objects freed since `head` last ran dry.
     pub freed: *mut FreeObject,
-    /// Objects the list may still take before it flushes a batch (`max - len`).
-    pub room: u32,
+    /// Packed free counter value (see [`Counters`]) at which the free path
+    /// checks the length: `(max - len) << 32` after a fold.
+    pub check_at: u64,
+    /// Objects on the two lists as of the last fold.
+    pub len: u32,
     /// Most objects the list holds.
     pub max: u32,
 }
 
-impl FreeList {
-    /// Objects on the list.
-    #[inline]
-    pub fn len(&self) -> u32 {
-        self.max - self.room
-    }
-}
-
 /// Event counters. The owning thread updates them with a plain load and
 /// store (no read-modify-write); readers on other threads see a recent value.
+///
+/// The per-class `mallocs` and `frees` words are *packed*: the objects
+/// counted since the last fold in the high 32 bits, the bytes they were
+/// requested with in the low 32, so a fast-path call updates one word for
+/// both (one store instead of two). The slow paths of the class *fold* the
+/// words into the wide totals and reset them to zero, often enough that
+/// neither half can overflow (a few `max` objects of at most 32 KiB). A fold runs
+/// on every length check and flush (at most `max` frees apart) and on every
+/// refill from the central list; between two folds a thread can only
+/// allocate what the list held at the first plus what it freed since.
 pub(crate) struct Counters {
+    /// Packed allocations since the last fold, per class.
     pub mallocs: [AtomicU64; NUM_CLASSES],
+    /// Packed frees since the last fold, per class.
     pub frees: [AtomicU64; NUM_CLASSES],
-    /// Bytes requested by allocations (and by the new size of in-place reallocs).
+    /// Allocations folded so far, per class.
+    pub mallocs_folded: [AtomicU64; NUM_CLASSES],
+    /// Frees folded so far, per class.
+    pub frees_folded: [AtomicU64; NUM_CLASSES],
+    /// Bytes requested by tiny allocations and folded small ones.
     pub requested: AtomicU64,
-    /// Bytes requested by the objects freed (and the old size of in-place reallocs).
+    /// Bytes requested by the tiny pieces and folded small objects freed.
     pub requested_freed: AtomicU64,
     pub tiny_allocs: AtomicU64,
     pub tiny_frees: AtomicU64,
     pub refills: AtomicU64,
     pub flushes: AtomicU64,
+    /// Large objects served from or freed into the cache's large runs
+    /// (`large.rs`); the others are counted by the page heap.
+    pub large: super::large::CachedLargeCounters,
+}
+
+/// One object in a packed counter word (see [`Counters`]).
+pub(crate) const ONE_OBJECT: u64 = 1 << 32;
+/// The bytes half of a packed counter word.
+pub(crate) const PACKED_BYTES: u64 = ONE_OBJECT - 1;
+
+/// The packed count of one call for `size` requested bytes.
+#[inline(always)]
+pub(crate) fn packed(size: usize) -> u64 {
+    ONE_OBJECT | size as u64
 }
 
 /// Adds `n` to a counter only this thread writes.
@@ -109,6 +141,8 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 pub(crate) struct ThreadCache {
     pub lists: [FreeList; NUM_CLASSES],
     pub tiny: TinyState,
+    /// Recently freed large runs, kept for reuse (`large.rs`).
+    pub large: super::large::LargeCache,
     pub counters: Counters,
     pub heap: *const Heap,
     /// Next cache on the heap's list of every cache (for statistics).
@@ -149,8 +183,8 @@ impl CacheRegistry {
         unsafe {
             (*c).heap = heap;
             for (class, list) in (*c).lists.iter_mut().enumerate() {
-                list.max = 2 * heap.info[class].batch;
-                list.room = list.max;
+                list.max = heap.info[class].cache_max;
+                list.check_at = u64::from(list.max) << 32;
             }
             let mut head = self.all.load(Acquire);
             loop {
@@ -173,6 +207,35 @@ impl CacheRegistry {
     }
 }
 
+/// Folds the class's packed counters into the totals (see [`Counters`]):
+/// afterwards `len` is exact and the next length check is `max - len` frees away.
+pub(crate) fn fold(cache: &mut ThreadCache, class: usize) {
+    let k = &cache.counters;
+    let m = k.mallocs[class].load(Relaxed);
+    let f = k.frees[class].load(Relaxed);
+    debug_assert!(m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31);
+    if m != 0 {
+        k.mallocs[class].store(0, Relaxed);
+        bump(&k.mallocs_folded[class], m >> 32);
+        bump(&k.requested, m & PACKED_BYTES);
+    }
+    if f != 0 {
+        k.frees[class].store(0, Relaxed);
+        bump(&k.frees_folded[class], f >> 32);
+        bump(&k.requested_freed, f & PACKED_BYTES);
+    }
+    let list = &mut cache.lists[class];
+    // The true length never goes below zero, so len + frees >= mallocs.
+    list.len = list.len + (f >> 32) as u32 - (m >> 32) as u32;
+    set_check(list);
+}
+
+/// Sets the next length check for a list whose `len` is exact and whose
+/// packed free counter is zero.
+fn set_check(list: &mut FreeList) {
+    list.check_at = u64::from(list.max.saturating_sub(list.len)) << 32;
+}
+
 /// Takes `batch` objects for `class` from the central list; hands the first
 /// to the caller and keeps the rest. Null if the OS refused memory.
 #[cold]
@@ -181,13 +244,18 @@ pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
     let list = &mut cache.lists[class];
     if !list.freed.is_null() {
         // Objects freed by this thread: they become the allocation list.
+        // No fold: the length does not change, and the allocations counted
+        // until the next fold are bounded by what the frees (each counted,
+        // and checked every `max - len`) put on the list.
         let o = list.freed;
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*o).next };
         list.freed = ptr::null_mut();
-        list.room += 1;
         return o.cast();
     }
+    // From the central list: fold first, so that `len` is exact before the
+    // chain is added and a thread that only allocates folds once per batch.
+    fold(cache, class);
     // SAFETY: a cache's heap outlives it (heaps are never freed).
     let heap = unsafe { &*cache.heap };
     let info = &heap.info[class];
@@ -203,22 +271,30 @@ pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
         (*chain.tail).next = list.head;
         list.head = (*chain.head).next;
     }
-    list.room -= chain.len - 1;
+    // The whole chain counts; the caller counts the first object's allocation.
+    list.len += chain.len;
+    set_check(list);
     bump(&cache.counters.refills, 1);
     chain.head.cast()
 }
 
-/// Gives one batch of `class` back to the central list (the list is full).
+/// The length check of the free path: folds the counters and gives one
+/// batch of `class` back to the central list if the list is full.
 #[cold]
 #[inline(never)]
-pub(crate) fn flush_batch(cache: &mut ThreadCache, class: usize) {
-    // SAFETY: a cache's heap outlives it.
-    let heap = unsafe { &*cache.heap };
-    let n = heap.info[class].batch.min(cache.lists[class].len());
-    flush_n(cache, class, n);
+pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
+    fold(cache, class);
+    let list = &cache.lists[class];
+    if list.len >= list.max {
+        // SAFETY: a cache's heap outlives it.
+        let heap = unsafe { &*cache.heap };
+        let n = heap.info[class].batch.min(list.len);
+        flush_n(cache, class, n);
+    }
 }
 
-/// Gives `n` objects of `class` back: the freed ones first, the oldest-cached last.
+/// Gives `n` objects of `class` back: the freed ones first, the oldest-cached
+/// last. The counters must have just been folded (`len` exact, `len >= n`).
 fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     if n == 0 {
         return;
@@ -253,7 +329,8 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     }
     debug_assert_eq!(chain.len, n);
     let head = chain.head;
-    list.room += n;
+    list.len -= n;
+    set_check(list);
     bump(&cache.counters.flushes, 1);
     // SAFETY: the objects are free slots of this heap's spans of `class`.
     unsafe {
@@ -263,11 +340,14 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     };
 }
 
-/// Empties every list of the cache (and retires its tiny block).
+/// Empties every list of the cache (and retires its tiny block and gives
+/// its large runs back to the page heap).
 pub(crate) fn flush_all(cache: &mut ThreadCache) {
     super::tiny::retire(cache);
+    super::large::flush(cache);
     for class in 1..NUM_CLASSES {
-        let n = cache.lists[class].len();
+        fold(cache, class);
+        let n = cache.lists[class].len;
         flush_n(cache, class, n);
     }
     debug_assert!(

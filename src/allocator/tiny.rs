@@ -70,7 +70,6 @@ pub(crate) fn refill(cache: &mut ThreadCache, size: usize) -> *mut u8 {
         let b = list.head;
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*b).next };
-        list.room += 1;
         b.cast::<u8>()
     } else {
         thread_cache::refill(cache, TINY_CLASS)
@@ -78,7 +77,9 @@ pub(crate) fn refill(cache: &mut ThreadCache, size: usize) -> *mut u8 {
     if block.is_null() {
         return block;
     }
-    bump(&cache.counters.mallocs[TINY_CLASS], 1);
+    // Blocks count in the packed words with zero bytes (the pieces' bytes
+    // are counted in `requested`).
+    bump(&cache.counters.mallocs[TINY_CLASS], thread_cache::packed(0));
     #[cfg(debug_assertions)]
     // SAFETY: a cache's heap outlives it.
     super::debug_mark(unsafe { &*cache.heap }, block as usize, true);
@@ -113,15 +114,16 @@ fn free_block_cached(cache: &mut ThreadCache, block: usize) {
     #[cfg(debug_assertions)]
     // SAFETY: a cache's heap outlives it.
     super::debug_mark(unsafe { &*cache.heap }, block, false);
-    bump(&cache.counters.frees[TINY_CLASS], 1);
+    let frees = &cache.counters.frees[TINY_CLASS];
+    let counted = frees.load(Ordering::Relaxed) + thread_cache::packed(0);
+    frees.store(counted, Ordering::Relaxed);
     let list = &mut cache.lists[TINY_CLASS];
     let o = block as *mut FreeObject;
     // SAFETY: every piece of the block is dead, so the block is a free slot we may link.
     unsafe { (*o).next = list.head };
     list.head = o;
-    list.room -= 1;
-    if list.room == 0 {
-        thread_cache::flush_batch(cache, TINY_CLASS);
+    if counted >= list.check_at {
+        thread_cache::check_free(cache, TINY_CLASS);
     }
 }
 
