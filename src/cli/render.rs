@@ -452,13 +452,23 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         }
         table.push('\n');
         // Baseline for a row: the first row of the group with the same param.
-        // Baseline for a row: the first row of the group with the same param,
-        // unless that is the row itself and it is not the group's first row
-        // (variants that differ in their param, such as "32 B record" and
-        // "16 B record", compare with the group's first row).
-        let baseline = |row: &(String, String)| match rows.iter().position(|b| b.1 == row.1) {
-            Some(i) if rows[i] != *row || i == 0 => rows[i].clone(),
-            _ => rows[0].clone(),
+        // Baseline for a row: the first row of the group with the same param
+        // (the param is an input size). When no two rows share a param, the
+        // param describes the variant itself ("32 B record", "16 B record"),
+        // and every row compares with the group's first row.
+        let params_are_inputs = rows
+            .iter()
+            .enumerate()
+            .any(|(i, a)| rows[..i].iter().any(|b| b.1 == a.1));
+        let baseline = |row: &(String, String)| {
+            if params_are_inputs {
+                rows.iter()
+                    .find(|b| b.1 == row.1)
+                    .cloned()
+                    .unwrap_or_else(|| row.clone())
+            } else {
+                rows[0].clone()
+            }
         };
         let mut chart_series: Vec<(String, Vec<Option<f64>>)> = allocs_with_times
             .iter()
