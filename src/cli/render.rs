@@ -559,7 +559,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                         |a| match r.metrics.get(&(key(row), a.to_string(), metric.clone())) {
                             Some(v) => {
                                 shown += 1;
-                                if v.abs() >= 100.0 {
+                                if v.abs() >= 100.0 || v.fract() == 0.0 {
                                     format!(" {} |", fmt_count(*v))
                                 } else {
                                     format!(" {v:.2} |")
