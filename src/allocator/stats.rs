@@ -350,7 +350,7 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "heap         reserved {:.1} MiB  in use {:.1} MiB  idle {:.1} MiB  released {:.1} MiB  resident {:.1} MiB",
+            "heap         reserved {:.1} MiB  in use {:.1} MiB  idle {:.1} MiB  released or never touched {:.1} MiB  resident {:.1} MiB",
             mib(self.heap_reserved),
             mib(self.heap_in_use),
             mib(self.heap_idle),
@@ -371,13 +371,16 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "scavenger    runs {}  released {:.1} MiB  threshold {:.1} MiB  zeroing skipped {}",
+            "scavenger    runs {}  given back {:.1} MiB  threshold {:.1} MiB  zeroing skipped {}",
             self.scavenger_runs,
             mib(self.bytes_scavenged),
             mib(self.scavenge_threshold),
             self.zeroing_skipped
         )?;
-        writeln!(f, "by size      class  bytes  mallocs  frees  live")?;
+        writeln!(
+            f,
+            "by size      class  bytes  mallocs  frees  live   (tiny: 16-byte blocks, each shared by tiny objects)"
+        )?;
         for (c, e) in self.by_size.iter().enumerate() {
             if e.mallocs == 0 {
                 continue;
@@ -387,10 +390,14 @@ impl fmt::Display for Stats {
                 TINY_CLASS => "tiny".to_string(),
                 _ => c.to_string(),
             };
+            let bytes = if c == 0 {
+                "–".to_string()
+            } else {
+                e.size.to_string()
+            };
             writeln!(
                 f,
-                "             {name:>5}  {:>5}  {:>7}  {:>5}  {:>4}",
-                e.size,
+                "             {name:>5}  {bytes:>5}  {:>7}  {:>5}  {:>4}",
                 e.mallocs,
                 e.frees,
                 e.live()
