@@ -369,6 +369,23 @@ fn slug(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
+/// A Markdown table head: the fixed leading columns (`"case"`, ...), then one
+/// right-aligned column per name.
+fn table_head(md: &mut String, lead: &[&str], names: &[&str]) {
+    let _ = writeln!(
+        md,
+        "|{}{}",
+        lead.iter().map(|c| format!(" {c} |")).collect::<String>(),
+        names.iter().map(|n| format!(" {n} |")).collect::<String>()
+    );
+    let _ = writeln!(
+        md,
+        "|{}{}",
+        "---|".repeat(lead.len()),
+        "---:|".repeat(names.len())
+    );
+}
+
 /// A table cell for a median time and its ratio to a baseline; the ratio
 /// (if any) also goes to the chart.
 fn time_cell(t: Option<&f64>, base: Option<&f64>) -> (String, Option<f64>) {
@@ -543,15 +560,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                 })
                 .collect();
             let _ = writeln!(md, "*{}*\n", md_text(metric));
-            let _ = writeln!(
-                md,
-                "| case | size / input |{}",
-                present
-                    .iter()
-                    .map(|a| format!(" {a} |"))
-                    .collect::<String>()
-            );
-            let _ = writeln!(md, "|---|---|{}", "---:|".repeat(present.len()));
+            table_head(&mut md, &["case", "size / input"], &present);
             for row in &rows {
                 let cells: String = present
                     .iter()
@@ -669,12 +678,7 @@ fn render_allocator_group(
             .copied()
     };
     let _ = writeln!(md, "#### {}\n", md_text(group));
-    let _ = writeln!(
-        md,
-        "| case |{}",
-        allocs.iter().map(|a| format!(" {a} |")).collect::<String>()
-    );
-    let _ = writeln!(md, "|---|{}", "---:|".repeat(allocs.len()));
+    table_head(md, &["case"], &allocs);
     let mut series: Vec<(String, Vec<Option<f64>>)> =
         allocs.iter().map(|a| (a.to_string(), vec![])).collect();
     for p in &params {
@@ -862,15 +866,7 @@ fn render_callgrind_by_allocator(rows: &[CallgrindRow]) -> String {
         .copied()
         .filter(|a| rows.iter().any(|r| r.function == *a))
         .collect();
-    let _ = writeln!(
-        md,
-        "| case | operations measured |{}",
-        functions
-            .iter()
-            .map(|f| format!(" {f} |"))
-            .collect::<String>()
-    );
-    let _ = writeln!(md, "|---|---:|{}", "---:|".repeat(functions.len()));
+    table_head(&mut md, &["case", "operations measured"], &functions);
     for id in &ids {
         let (case, ops) = ops_suffix(id);
         let cells: String = functions
