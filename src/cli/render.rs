@@ -45,6 +45,23 @@ pub struct Results {
     pub callgrind: BTreeMap<String, Vec<CallgrindRow>>,
 }
 
+impl Results {
+    /// The median time of a case under whichever global allocator measured
+    /// it (the allocator bench runs once, under the system allocator, and
+    /// compares allocators as variants).
+    fn time_any(&self, group: &str, variant: &str, param: &str) -> Option<f64> {
+        let key = CaseKey {
+            group: group.into(),
+            variant: variant.into(),
+            param: param.into(),
+        };
+        ALLOCATORS
+            .iter()
+            .find_map(|g| self.times.get(&(key.clone(), g.to_string())))
+            .copied()
+    }
+}
+
 /// One callgrind measurement.
 #[derive(Debug, Clone)]
 pub struct CallgrindRow {
@@ -666,17 +683,7 @@ fn render_allocator_group(
         );
     }
     allocs.sort_by_key(|a| ALLOCATORS.iter().position(|x| x == a));
-    let time = |variant: &str, param: &str| -> Option<f64> {
-        let key = CaseKey {
-            group: group.into(),
-            variant: variant.into(),
-            param: param.into(),
-        };
-        ALLOCATORS
-            .iter()
-            .find_map(|g| r.times.get(&(key.clone(), g.to_string())))
-            .copied()
-    };
+    let time = |variant: &str, param: &str| r.time_any(group, variant, param);
     let _ = writeln!(md, "#### {}\n", md_text(group));
     table_head(md, &["case"], &allocs);
     let mut series: Vec<(String, Vec<Option<f64>>)> =
@@ -739,17 +746,7 @@ fn render_allocator_targets(r: &Results) -> String {
             push_unique(&mut cases, (key.group.clone(), key.param.clone()));
         }
     }
-    let t = |group: &str, variant: &str, param: &str| {
-        let key = CaseKey {
-            group: group.into(),
-            variant: variant.into(),
-            param: param.into(),
-        };
-        ALLOCATORS
-            .iter()
-            .find_map(|g| r.times.get(&(key.clone(), g.to_string())))
-            .copied()
-    };
+    let t = |group: &str, variant: &str, param: &str| r.time_any(group, variant, param);
     let (mut within, mut ahead, mut total) = (0, 0, 0);
     let mut misses = Vec::new();
     for (group, param) in &cases {
