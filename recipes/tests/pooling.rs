@@ -74,11 +74,11 @@ fn local_pool_never_lends_one_object_twice() {
 #[test]
 fn detach_takes_the_object_out_of_the_pool() {
     let pool: LocalPool<Vec<u8>> = LocalPool::new(2);
-    let v = pool.pull(|| vec![1, 2]).detach();
+    let v = LocalPooled::detach(pool.pull(|| vec![1, 2]));
     assert_eq!(v, [1, 2]);
     assert_eq!(pool.idle(), 0);
     let m: MutexPool<Vec<u8>> = MutexPool::new(2);
-    assert_eq!(m.pull(|| vec![3]).detach(), [3]);
+    assert_eq!(MutexPooled::detach(m.pull(|| vec![3])), [3]);
     assert_eq!(m.idle(), 0);
 }
 
@@ -333,4 +333,169 @@ fn buffer_pool_threads_keep_the_books_straight() {
     let idle = pool.idle_buffers();
     assert!((1..=4).contains(&idle));
     assert_eq!(pool.retained_bytes(), idle * 2048);
+}
+
+// Trap 1: `make` runs while no borrow of the free list is held. Before the
+// fix, `pop().unwrap_or_else(make)` kept the `RefMut` alive during `make`
+// and this panicked with "already borrowed".
+#[test]
+fn local_pool_make_may_use_the_same_pool() {
+    let pool: LocalPool<Vec<u8>> = LocalPool::new(4);
+    let outer = pool.pull(|| {
+        assert_eq!(pool.idle(), 0);
+        let scratch = pool.pull(|| Vec::with_capacity(16)); // a scratch buffer from the same pool
+        Vec::with_capacity(scratch.capacity() * 2)
+    });
+    assert_eq!(pool.idle(), 1, "the scratch buffer went back");
+    drop(outer);
+    assert_eq!(pool.idle(), 2);
+}
+
+// Trap 2: a buffer that grew past the bound is not kept. Before the fix the
+// thread's pool kept the 4 MiB buffer for the life of the thread.
+#[test]
+fn thread_buffer_does_not_keep_a_buffer_that_grew_past_the_bound() {
+    std::thread::spawn(|| {
+        with_thread_buffer(64, |b| b.resize(4 * THREAD_POOL_MAX_CAPACITY, 1));
+        assert_eq!(thread_buffers_idle(), 0);
+        // Swapped in by the closure: also not kept.
+        with_thread_buffer(64, |b| *b = Vec::with_capacity(2 * THREAD_POOL_MAX_CAPACITY));
+        assert_eq!(thread_buffers_idle(), 0);
+        let cap = with_thread_buffer(64, |b| b.capacity());
+        assert!(cap <= THREAD_POOL_MAX_CAPACITY);
+        assert_eq!(thread_buffers_idle(), 1);
+    })
+    .join()
+    .unwrap();
+}
+
+// Trap 2: called from another thread-local's destructor after the pool is
+// gone, it falls back to a fresh buffer. Before the fix, `.with` panicked
+// inside a TLS destructor and the process aborted.
+#[test]
+fn thread_buffer_works_from_another_thread_locals_destructor() {
+    use std::sync::atomic::AtomicBool;
+    static RAN: AtomicBool = AtomicBool::new(false);
+    struct UsesBufferOnDrop;
+    impl Drop for UsesBufferOnDrop {
+        fn drop(&mut self) {
+            let n = with_thread_buffer(32, |b| {
+                b.extend_from_slice(b"late");
+                b.len()
+            });
+            assert_eq!(thread_buffers_idle(), 0);
+            RAN.store(n == 4, Ordering::SeqCst);
+        }
+    }
+    thread_local! {
+        static LATE: UsesBufferOnDrop = const { UsesBufferOnDrop };
+    }
+    std::thread::spawn(|| {
+        LATE.with(|_| ()); // registered first, so destroyed after the pool
+        with_thread_buffer(8, |b| b.push(0));
+    })
+    .join()
+    .unwrap();
+    assert!(RAN.load(Ordering::SeqCst));
+}
+
+/// Counts its resets, and can be told to panic in one.
+#[derive(Default)]
+struct Tracked {
+    resets: Arc<AtomicUsize>,
+}
+
+impl Reset for Tracked {
+    fn reset(&mut self) {
+        self.resets.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// Trap 4: a guard dropped during a panic neither resets (a reset that
+// panicked then would abort) nor returns its object. Before the fix the
+// reset ran during unwinding and the object went back to the pool.
+#[test]
+fn guards_drop_their_object_while_panicking() {
+    let resets = Arc::new(AtomicUsize::new(0));
+    let make = || Tracked {
+        resets: Arc::clone(&resets),
+    };
+    let local: LocalPool<Tracked> = LocalPool::new(4);
+    let mutex: MutexPool<Tracked> = MutexPool::new(4);
+    let resetting: ResetPool<Tracked> = ResetPool::new(0, make);
+    let buffers = BufferPool::new(1 << 20);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _a = local.pull(make);
+        let _b = mutex.pull(make);
+        let _c = resetting.pull(make);
+        let _d = buffers.get(100);
+        panic!("a request failed");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(resets.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        (local.idle(), mutex.idle(), resetting.idle(), buffers.idle_buffers()),
+        (0, 0, 0, 0)
+    );
+    // Without a panic they reset and return as usual.
+    drop((local.pull(make), mutex.pull(make), resetting.pull(make)));
+    assert_eq!(resets.load(Ordering::SeqCst), 3);
+    assert_eq!((local.idle(), mutex.idle(), resetting.idle()), (1, 1, 1));
+}
+
+// Trap 4: the default path resets on the way back, so the last user's data
+// does not wait in the pool for the next pull.
+#[test]
+fn reset_pool_clears_on_return_not_on_the_next_pull() {
+    let pool: ResetPool<Vec<u8>> = ResetPool::new(1, || Vec::with_capacity(64));
+    pool.pull(Vec::new).extend_from_slice(b"secret");
+    // Nothing in the pool still holds the data: every idle object is empty.
+    assert!(pool.pull(Vec::new).is_empty());
+    let (_, steady) = count(|| {
+        for _ in 0..100 {
+            pool.pull(|| Vec::with_capacity(64))
+                .extend_from_slice(&[1; 64]);
+        }
+    });
+    assert_eq!(steady.allocs, 0);
+}
+
+// Trap 3: idle buffers of a class nobody asks for cannot fill the budget and
+// stop the pool from pooling the busy class. Before the fix every return of
+// the 1 KiB buffers was freed (the two idle 4 KiB buffers filled the
+// 8 KiB budget) and each `get` allocated.
+#[test]
+fn buffer_pool_idle_class_nobody_asks_for_is_evicted() {
+    let pool = BufferPool::new(8 * 1024);
+    drop((pool.get(4096), pool.get(4096)));
+    assert_eq!(pool.retained_bytes(), 8192);
+    drop(pool.get(1024)); // warm-up: evicts one 4 KiB buffer
+    let (_, steady) = count(|| {
+        for _ in 0..100 {
+            pool.get(1024).extend_from_slice(&[1; 1024]);
+        }
+    });
+    assert_eq!((steady.allocs, steady.deallocs), (0, 0));
+    assert!(pool.retained_bytes() <= 8 * 1024);
+    // A buffer larger than the whole budget is freed, and evicts nothing.
+    let before = pool.idle_buffers();
+    drop(pool.get(16 * 1024));
+    assert_eq!(pool.idle_buffers(), before);
+}
+
+#[test]
+fn buffer_pool_with_no_limit_does_not_overflow() {
+    let pool = BufferPool::new(usize::MAX);
+    drop((pool.get(100), pool.get(1 << 20)));
+    assert_eq!(pool.idle_buffers(), 2);
+}
+
+#[test]
+fn guards_debug_shows_the_object_not_the_pool() {
+    let pool: LocalPool<Vec<u8>> = LocalPool::new(4);
+    drop(pool.pull(|| vec![9; 1000]));
+    let g = pool.pull(Vec::new);
+    assert_eq!(format!("{g:?}"), "LocalPooled([])");
+    let m: MutexPool<String> = MutexPool::new(1);
+    assert_eq!(format!("{:?}", m.pull(|| "x".into())), "MutexPooled(\"x\")");
 }
