@@ -3,6 +3,20 @@
 //! Role: data layouts that keep what a loop reads next in the cache line it
 //! already loaded, each beside the layout it replaces.
 //!
+//! # Use it in your crate
+//! Copy this file to `src/cache_friendly.rs`, declare `pub mod cache_friendly;`,
+//! and add to `Cargo.toml` (`union` makes `SmallVec<[u32; 4]>` as small as a
+//! `Vec`, the sizes quoted here):
+//!
+//! ```toml
+//! [dependencies]
+//! smallvec = { version = "1.13", features = ["union"] }
+//! ```
+//!
+//! The doc examples name this module `alloc_recipes::cache_friendly`: in your
+//! crate replace `alloc_recipes` with your crate's name. Sizes are for 64-bit
+//! targets; the examples say where a 32-bit one differs.
+//!
 //! The fact a reader gets wrong: the allocator decides where your objects
 //! land, so `Vec<Box<T>>` scanned in order is fast *only while* the boxes
 //! happen to be allocated in order on an empty heap. The same code on a
@@ -43,9 +57,12 @@
 //! assert_eq!(soa.total_mass(), 6.0);
 //! ```
 
+// ANCHOR: imports
 use smallvec::SmallVec;
 use std::collections::LinkedList;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+// ANCHOR_END: imports
 
 // ANCHOR: soa
 /// A particle as one struct (array of structs): 32 bytes, of which a
@@ -237,13 +254,13 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
 /// for k in [5, 2, 8] { t.insert(k); }
 /// assert!(t.contains(8) && !t.contains(3));
 /// assert_eq!(t.sum(), 15);
+/// assert_eq!(format!("{t:?}"), "{2, 5, 8}");
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct BoxTree {
     root: Option<Box<BoxNode>>,
 }
 
-#[derive(Debug)]
 struct BoxNode {
     key: u64,
     left: Option<Box<BoxNode>>,
@@ -317,6 +334,26 @@ impl BoxTree {
             stack.extend(node.right.as_deref());
         }
         total
+    }
+}
+
+impl fmt::Debug for BoxTree {
+    /// The keys in order, as a set. Iterative, like `Drop`: a derived
+    /// (recursive) `Debug` would overflow the stack on a list-shaped tree.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut set = f.debug_set();
+        let mut stack: Vec<&BoxNode> = Vec::new();
+        let mut cur = self.root.as_deref();
+        loop {
+            while let Some(node) = cur {
+                stack.push(node);
+                cur = node.left.as_deref();
+            }
+            let Some(node) = stack.pop() else { break };
+            set.entry(&node.key);
+            cur = node.right.as_deref();
+        }
+        set.finish()
     }
 }
 
@@ -539,7 +576,8 @@ impl VecGraph {
 }
 
 /// Adjacency lists as `Vec<SmallVec<[u32; 4]>>`: up to four neighbours live
-/// inline in the outer vector (24 bytes per node, the same as a `Vec`),
+/// inline in the outer vector (24 bytes per node on 64-bit targets, the
+/// same as a `Vec`),
 /// so a graph of low-degree nodes is one allocation.
 ///
 /// ```
@@ -548,8 +586,12 @@ impl VecGraph {
 /// assert_eq!(g.neighbours(0), [1, 2]);
 /// assert_eq!(g.degree_sum(), 5);
 /// assert_eq!(g.spilled(), 0);
-/// assert_eq!(std::mem::size_of::<smallvec::SmallVec<[u32; 4]>>(), 24);
-/// assert_eq!(std::mem::size_of::<smallvec::SmallVec<[u32; 8]>>(), 40); // bigger than a Vec
+/// use std::mem::size_of;
+/// // With smallvec's `union` feature: one word of capacity plus 16 bytes,
+/// // 24 bytes on 64-bit targets (a `Vec`'s size), 20 on 32-bit ones.
+/// assert_eq!(size_of::<smallvec::SmallVec<[u32; 4]>>(), size_of::<usize>() + 16);
+/// assert_eq!(size_of::<Vec<u32>>(), 3 * size_of::<usize>());
+/// assert_eq!(size_of::<smallvec::SmallVec<[u32; 8]>>(), size_of::<usize>() + 32); // bigger than a Vec
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct SmallGraph {
@@ -608,12 +650,17 @@ impl SmallGraph {
 // ANCHOR_END: smallvec
 
 // ANCHOR: hot_cold
-/// An account with every field in one struct (112 bytes): a scan of
-/// balances drags names and addresses through the cache.
+/// An account with every field in one struct (112 bytes on 64-bit targets):
+/// a scan of balances drags names and addresses through the cache.
 ///
 /// ```
 /// use alloc_recipes::cache_friendly::AccountFull;
-/// assert_eq!(std::mem::size_of::<AccountFull>(), 112);
+/// use std::mem::size_of;
+/// // Two 16-byte numbers, two `String`s, 48 bytes of day and flags.
+/// assert_eq!(size_of::<AccountFull>(), 16 + 2 * size_of::<String>() + 48);
+/// if cfg!(target_pointer_width = "64") {
+///     assert_eq!(size_of::<AccountFull>(), 112);
+/// }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccountFull {
@@ -731,16 +778,37 @@ pub struct PackedCounters {
 /// ```
 /// use alloc_recipes::cache_friendly::CachePadded;
 /// assert_eq!(std::mem::align_of::<CachePadded<u64>>(), 128);
-/// assert_eq!(*CachePadded(5u64), 5);
+/// let mut c = CachePadded::new(5u64);
+/// *c += 1; // DerefMut
+/// assert_eq!(*c, 6);
+/// assert_eq!(c.into_inner(), 6);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(align(128))]
 pub struct CachePadded<T>(pub T);
+
+impl<T> CachePadded<T> {
+    /// Pads `value`.
+    pub const fn new(value: T) -> Self {
+        CachePadded(value)
+    }
+
+    /// The value, unpadded.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
 
 impl<T> std::ops::Deref for CachePadded<T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for CachePadded<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
     }
 }
 
@@ -805,6 +873,9 @@ mod tests {
         }
         let tree = BoxTree { root };
         assert!(tree.contains(999_999));
+        // Debug is iterative too: the derived one overflowed the stack here.
+        let shown = format!("{tree:?}");
+        assert!(shown.starts_with("{0, 1, 2,") && shown.ends_with(", 999999}"));
         drop(tree);
     }
 }

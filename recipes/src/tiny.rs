@@ -5,6 +5,19 @@
 //! ([`Interner`]), and packing into one buffer ([`PackedStrs`]), with the
 //! word count each one speeds up.
 //!
+//! # Use it in your crate
+//! Copy this file to `src/tiny.rs`, declare `pub mod tiny;`, and add to
+//! `Cargo.toml` (`union` is what makes [`InlineStr`] as small as a `String`):
+//!
+//! ```toml
+//! [dependencies]
+//! smallvec = { version = "1.13", features = ["union"] }
+//! ```
+//!
+//! The doc examples name this module `alloc_recipes::tiny`: in your crate
+//! replace `alloc_recipes` with your crate's name. Sizes are for 64-bit
+//! targets; the examples say where a 32-bit one differs.
+//!
 //! The fact a reader gets wrong: a 5-byte `String` does not cost 5 bytes. It
 //! costs a 24-byte header plus an allocation that every allocator rounds up
 //! (Go: 8 bytes; glibc: a 32-byte chunk), plus the time of `malloc` and
@@ -41,19 +54,27 @@
 //! assert_eq!(names.resolve(a), "apple");
 //! ```
 
+// ANCHOR: imports
 use smallvec::SmallVec;
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+// ANCHOR_END: imports
 
 // ANCHOR: inline
 /// A string of up to 16 bytes stored inline (no allocation), longer ones on
-/// the heap. 24 bytes, like `String`.
+/// the heap. 24 bytes on 64-bit targets, like `String` (20 on 32-bit ones,
+/// where `String` is 12).
 ///
 /// ```
 /// use alloc_recipes::tiny::InlineStr;
-/// assert_eq!(std::mem::size_of::<InlineStr>(), 24);
+/// use std::mem::size_of;
+/// assert_eq!(size_of::<InlineStr>(), size_of::<usize>() + 16);
+/// if cfg!(target_pointer_width = "64") {
+///     assert_eq!(size_of::<InlineStr>(), size_of::<String>());
+/// }
 /// let short = InlineStr::from("sixteen bytes ok");
 /// assert!(short.is_inline());
 /// let long = InlineStr::from("seventeen bytes!!");
@@ -62,7 +83,9 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct InlineStr {
-    // Invariant: always valid UTF-8 (only ever filled from a `&str`).
+    // Invariant: always valid UTF-8. Only `From<&str>` (a whole `&str`),
+    // `Default` (empty) and `Clone` (a copy of a valid one) write it; any new
+    // method that writes `bytes` must keep the invariant.
     bytes: SmallVec<[u8; 16]>,
 }
 
@@ -77,8 +100,11 @@ impl InlineStr {
     /// assert_eq!(InlineStr::from("hi").as_str(), "hi");
     /// ```
     pub fn as_str(&self) -> &str {
-        // SAFETY: `bytes` is only ever written by `From<&str>`, which copies a
-        // whole `&str`, so it is valid UTF-8.
+        debug_assert!(std::str::from_utf8(&self.bytes).is_ok());
+        // SAFETY: nothing writes `bytes` but `From<&str>` (which copies a whole
+        // `&str`), `Default` (empty) and the derived `Clone` (a copy of a value
+        // that already holds), so it is valid UTF-8. Sound only while that
+        // stays true: see the field's invariant.
         unsafe { std::str::from_utf8_unchecked(&self.bytes) }
     }
 
@@ -128,9 +154,42 @@ impl Borrow<str> for InlineStr {
     }
 }
 
-impl std::fmt::Debug for InlineStr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
+impl AsRef<str> for InlineStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq<str> for InlineStr {
+    /// ```
+    /// use alloc_recipes::tiny::InlineStr;
+    /// assert!(InlineStr::from("ok") == *"ok");
+    /// assert_eq!(InlineStr::from("ok"), "ok");
+    /// ```
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for InlineStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for InlineStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for InlineStr {
+    /// ```
+    /// use alloc_recipes::tiny::InlineStr;
+    /// assert_eq!(InlineStr::from("tea").to_string(), "tea");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
     }
 }
 // ANCHOR_END: inline
@@ -297,9 +356,14 @@ impl PackedStrs {
     /// assert_eq!(p.push("b"), 1);
     /// ```
     pub fn push(&mut self, s: &str) -> usize {
+        // Checked before the text changes, so a panic leaves the table as it was.
+        let end = self
+            .text
+            .len()
+            .checked_add(s.len())
+            .and_then(|end| u32::try_from(end).ok())
+            .expect("PackedStrs: more than u32::MAX bytes of text");
         self.text.push_str(s);
-        let end =
-            u32::try_from(self.text.len()).expect("PackedStrs: more than u32::MAX bytes of text");
         self.ends.push(end);
         self.ends.len() - 1
     }

@@ -113,3 +113,20 @@ fn counters_are_exact_and_padded_ones_are_a_line_apart() {
     let b = &*padded.counters[1] as *const _ as usize;
     assert!(b - a >= 128);
 }
+
+#[test]
+fn cache_padded_is_a_mutable_wrapper() {
+    let mut c = CachePadded::new(vec![1u8]);
+    c.push(2); // DerefMut
+    assert_eq!(c.into_inner(), [1, 2]);
+    assert_eq!(std::mem::align_of::<CachePadded<u8>>(), 128);
+}
+
+#[test]
+fn box_tree_debug_lists_keys_in_order() {
+    let mut t = BoxTree::default();
+    for k in [5, 2, 8, 1, 9] {
+        t.insert(k);
+    }
+    assert_eq!(format!("{t:?}"), "{1, 2, 5, 8, 9}");
+}

@@ -176,7 +176,7 @@ fn handler_allocations_per_request() {
 
 #[test]
 fn buffer_pool_bounds_what_it_keeps() {
-    let mut pool = handler::BufferPool::new(2);
+    let mut pool = handler::ResponsePool::new(2);
     let bufs: Vec<Vec<u8>> = (0..4).map(|_| pool.take()).collect();
     for b in bufs {
         pool.give(b);
@@ -189,4 +189,83 @@ fn buffer_pool_bounds_what_it_keeps() {
     assert_eq!(c.allocs, 0, "two buffers were kept");
     let (_, c) = count(|| pool.take());
     assert_eq!(c.allocs, 1, "only two were kept");
+}
+
+#[test]
+fn response_pool_with_no_limit_does_not_reserve_it() {
+    let mut pool = handler::ResponsePool::new(usize::MAX); // before: capacity overflow panic
+    let b = pool.take();
+    pool.give(b);
+    assert!(pool.take().is_empty());
+}
+
+// Trap 7: the percentile of no values. Before the fix `rank.min(0) - 1`
+// underflowed (a panic in debug builds).
+#[test]
+fn percentile_of_nothing_is_zero() {
+    assert_eq!(rw::percentile(&[], 50), 0);
+    assert_eq!(rw::percentile(&[7], 200), 7);
+}
+
+// Trap 5: a batch ends after BATCH_LINES lines read, not parsed. Before the
+// fix, input where no line parses went into one arena batch whole, so the
+// arena grew with the input: four times the input, four times the bytes.
+#[test]
+fn arena_steps_do_not_hold_unparsable_input() {
+    let line = format!("{}\n", "x".repeat(199));
+    let small = line.repeat(10_000); // 2 MB, not one line parses
+    let large = line.repeat(40_000); // 8 MB
+    for (name, analyze) in &STEPS[2..4] {
+        let (_, c_small) = count(|| analyze(small.as_bytes()).unwrap());
+        let (report, c_large) = count(|| analyze(large.as_bytes()).unwrap());
+        assert_eq!((report.lines, report.malformed), (40_000, 40_000));
+        assert!(
+            c_large.bytes < c_small.bytes + small.len() as u64 / 4,
+            "{name}: {} bytes allocated for 2 MB of input, {} for 8 MB",
+            c_small.bytes,
+            c_large.bytes
+        );
+    }
+}
+
+// Trap 6: request text reaches the JSON body escaped. Before the fix
+// `?fields=a"],"admin":true` ended the string and added a key of its own.
+#[test]
+fn handler_escapes_request_text_in_json() {
+    let raw = b"GET /api/users/7?fields=a\"],\"admin\":true HTTP/1.1\r\nCookie: session=x\"y\r\n\r\n";
+    for r in [handler::handle_naive(raw), handler::handle_arena(raw, &mut bumpalo::Bump::new())] {
+        let text = String::from_utf8(r).unwrap();
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        assert_eq!(
+            body,
+            r#"{"id":7,"name":"user-7","fields":["a\"]",,"\"admin\":true"],"session":"x\"y"}"#
+                .replace(",,", ",")
+        );
+    }
+    let raw = b"GET /nope\"}\\ HTTP/1.1\r\n\r\n";
+    let text = String::from_utf8(handler::handle_naive(raw)).unwrap();
+    assert!(text.ends_with(r#"{"error":"not found","path":"/nope\"}\\"}"#), "{text}");
+    // An id that is not a number is not written into the body as one.
+    let raw = b"GET /api/users/1,\"admin\":true HTTP/1.1\r\n\r\n";
+    assert!(handler::handle_naive(raw).starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+}
+
+// Trap 6: a header value with a control byte is rejected, so nothing the
+// client sends can add a header to the response through the echoed
+// X-Request-Id. Before the fix a lone "\n" was echoed as a header break.
+#[test]
+fn handler_rejects_control_bytes_in_header_values() {
+    for raw in [
+        &b"GET /health HTTP/1.1\r\nX-Request-Id: 1\nSet-Cookie: admin=1\r\n\r\n"[..],
+        &b"GET /health HTTP/1.1\r\nX-Request-Id: 1\rSet-Cookie: admin=1\r\n\r\n"[..],
+        &b"GET /health HTTP/1.1\r\nCookie: session=\x00\r\n\r\n"[..],
+    ] {
+        let naive = handler::handle_naive(raw);
+        assert!(naive.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(!String::from_utf8_lossy(&naive).contains("Set-Cookie"));
+        assert_eq!(handler::handle_arena(raw, &mut bumpalo::Bump::new()), naive);
+    }
+    // A tab is allowed.
+    let ok = handler::handle_naive(b"GET /health HTTP/1.1\r\nX-Request-Id: a\tb\r\n\r\n");
+    assert!(ok.starts_with(b"HTTP/1.1 200 OK\r\n"));
 }

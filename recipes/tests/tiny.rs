@@ -114,3 +114,28 @@ fn inline_keys_allocate_once_per_distinct_long_word() {
     assert_eq!(c.allocs, 1 + 2, "{c:?}");
     assert_eq!(counts["short"], 200);
 }
+
+#[test]
+fn inline_str_reads_like_a_str() {
+    let s = InlineStr::from("tea");
+    assert_eq!(s, "tea");
+    assert!(s == *"tea");
+    assert_eq!(format!("{s} {s:?}"), "tea \"tea\"");
+    fn takes_as_ref(x: impl AsRef<str>) -> usize {
+        x.as_ref().len()
+    }
+    assert_eq!(takes_as_ref(&s), 3);
+    assert_eq!(takes_as_ref(s.clone()), 3);
+}
+
+// PackedStrs::push checks the u32 limit before it changes the text (as
+// StringTable does); 4 GiB of text is too much for a test, so this pins the
+// ordinary path: every pushed string comes back, ends are cumulative.
+#[test]
+fn packed_strs_push_keeps_text_and_ends_in_step() {
+    let mut p = PackedStrs::default();
+    for w in ["", "a", "bc", ""] {
+        p.push(w);
+    }
+    assert_eq!(p.iter().collect::<Vec<_>>(), ["", "a", "bc", ""]);
+}

@@ -16,13 +16,27 @@
 //! The fact a reader gets wrong: the response cannot simply be one reused
 //! buffer, because it outlives the call (it waits in the write window); that
 //! is exactly the case a pool is for.
+//!
+//! Every version treats the request as hostile, as a real handler must: text
+//! from the request goes into the JSON body escaped ([`write_json_str`]),
+//! a user id must be digits, and a header value with a control byte (a lone
+//! `\r` or `\n` would let a client add response headers through the echoed
+//! `X-Request-Id`) makes the request a 400.
+//!
+//! # Use it in your crate
+//! Needs what [`super`]'s header says (`bumpalo` with `collections`); the
+//! request generator [`requests`] uses [`super::loggen`].
 
+// ANCHOR: imports
 use bumpalo::Bump;
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 use std::io::Write;
+// ANCHOR_END: imports
 
 use super::loggen::SplitMix64;
 
+// ANCHOR: handler_naive
 /// How many responses wait to be written at once.
 ///
 /// ```
@@ -67,55 +81,55 @@ impl ServeSummary {
     }
 }
 
-/// `n` deterministic raw requests: user lookups with and without a field
-/// list, health checks, unknown paths, and about one in fifty malformed.
+/// Writes `s` as a JSON string, quotes included: `"` and `\\` are escaped,
+/// and so is every control character, so request text cannot end the string
+/// and add keys of its own.
 ///
 /// ```
-/// use alloc_recipes::real_world::handler::requests;
-/// let r = requests(1, 10);
-/// assert_eq!(r.len(), 10);
-/// assert!(r[0].ends_with(b"\r\n\r\n"));
+/// use alloc_recipes::real_world::handler::write_json_str;
+/// let mut out = String::new();
+/// write_json_str(&mut out, "a\"],\"admin\":true\n").unwrap();
+/// assert_eq!(out, r#""a\"],\"admin\":true\n""#);
 /// ```
-pub fn requests(seed: u64, n: usize) -> Vec<Vec<u8>> {
-    const FIELDS: [&str; 5] = ["name", "email", "plan", "created", "last_login"];
-    const AGENTS: [&str; 3] = [
-        "curl/8.5.0",
-        "Go-http-client/1.1",
-        "Mozilla/5.0 (X11; Linux x86_64)",
-    ];
-    let mut rng = SplitMix64::new(seed);
-    (0..n)
-        .map(|_| {
-            let mut r = Vec::with_capacity(320);
-            let target = match rng.below(10) {
-                0..=5 => {
-                    let id = rng.skewed(100_000);
-                    let nf = rng.below(4) as usize;
-                    let start = rng.below(5) as usize;
-                    let fields: Vec<&str> = (0..nf).map(|i| FIELDS[(start + i) % 5]).collect();
-                    if fields.is_empty() {
-                        format!("/api/users/{id}")
-                    } else {
-                        format!("/api/users/{id}?fields={}&pretty=0", fields.join(","))
-                    }
-                }
-                6..=7 => "/health".to_string(),
-                _ => format!("/api/unknown/{}", rng.below(1000)),
-            };
-            let version = if rng.below(50) == 0 { "" } else { " HTTP/1.1" };
-            let _ = write!(
-                r,
-                "GET {target}{version}\r\nHost: api.example.com\r\nUser-Agent: {}\r\nAccept: application/json\r\nAccept-Encoding: gzip, br\r\nX-Request-Id: {:016x}\r\nCookie: session={:08x}; theme=dark\r\n\r\n",
-                AGENTS[rng.below(3) as usize],
-                rng.next_u64(),
-                rng.next_u64() as u32,
-            );
-            r
-        })
-        .collect()
+pub fn write_json_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    out.write_char('"')?;
+    let mut clean_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f | 0x7f => "",
+            _ => continue,
+        };
+        out.write_str(&s[clean_from..i])?; // `b` is ASCII: `i` is a char boundary
+        if escaped.is_empty() {
+            write!(out, "\\u{b:04x}")?;
+        } else {
+            out.write_str(escaped)?;
+        }
+        clean_from = i + 1;
+    }
+    out.write_str(&s[clean_from..])?;
+    out.write_char('"')
 }
 
-// ANCHOR: handler_naive
+/// True when a header value may be used, and echoed: no control bytes but
+/// tab. Requests are split on `\r\n` only, so a lone `\r` or `\n` inside a
+/// value would otherwise reach the response as a header break.
+fn is_clean_header_value(value: &str) -> bool {
+    !value
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// True for a user id the routes accept: one or more ASCII digits (it is
+/// written into the body as a JSON number).
+fn is_user_id(id: &str) -> bool {
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())
+}
 struct Request {
     method: String,
     path: String,
@@ -146,6 +160,9 @@ fn parse_naive(raw: &[u8]) -> Option<Request> {
     let mut headers = HashMap::new();
     for line in lines.take_while(|l| !l.is_empty()) {
         let (name, value) = line.split_once(": ")?;
+        if !is_clean_header_value(value) {
+            return None;
+        }
         headers.insert(name.to_lowercase(), value.to_string());
     }
     Some(Request {
@@ -183,14 +200,15 @@ fn route_naive(req: Option<Request>) -> Response {
             body: "{\"ok\":true}".to_string(),
         };
     }
-    if let Some(id) = req.path.strip_prefix("/api/users/") {
+    if let Some(id) = req.path.strip_prefix("/api/users/").filter(|id| is_user_id(id)) {
         let fields: Vec<String> = match req.query.get("fields") {
-            Some(f) => f.split(',').map(|s| format!("\"{s}\"")).collect(),
+            Some(f) => f.split(',').map(json_string).collect(),
             None => vec!["\"name\"".to_string()],
         };
         let body = format!(
-            "{{\"id\":{id},\"name\":\"user-{id}\",\"fields\":[{}],\"session\":\"{session}\"}}",
-            fields.join(",")
+            "{{\"id\":{id},\"name\":\"user-{id}\",\"fields\":[{}],\"session\":{}}}",
+            fields.join(","),
+            json_string(&session)
         );
         return Response {
             status: 200,
@@ -199,13 +217,23 @@ fn route_naive(req: Option<Request>) -> Response {
             body,
         };
     }
-    let body = format!("{{\"error\":\"not found\",\"path\":\"{}\"}}", req.path);
+    let body = format!(
+        "{{\"error\":\"not found\",\"path\":{}}}",
+        json_string(&req.path)
+    );
     Response {
         status: 404,
         reason: "Not Found".to_string(),
         headers,
         body,
     }
+}
+
+/// [`write_json_str`] into a new `String`.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_json_str(&mut out, s).expect("writing to a String cannot fail");
+    out
 }
 
 /// The naive handler: one request in, one freshly built response out.
@@ -265,6 +293,7 @@ fn header<'a>(headers: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
 /// (appending; `out` is cleared first).
 fn handle_in<'a>(raw: &'a [u8], arena: &'a Bump, out: &mut Vec<u8>) {
     use bumpalo::collections::{String as BString, Vec as BVec};
+    use std::fmt::Write as _;
     out.clear();
     let parsed = (|| {
         let text = std::str::from_utf8(raw).ok()?; // borrowed, not copied
@@ -282,6 +311,9 @@ fn handle_in<'a>(raw: &'a [u8], arena: &'a Bump, out: &mut Vec<u8>) {
         let mut headers = BVec::with_capacity_in(8, arena);
         for line in lines.take_while(|l| !l.is_empty()) {
             let (name, value) = line.split_once(": ")?;
+            if !is_clean_header_value(value) {
+                return None;
+            }
             let mut lower = BString::with_capacity_in(name.len(), arena);
             lower.extend(name.chars().map(|c| c.to_ascii_lowercase()));
             headers.push((lower.into_bump_str(), value));
@@ -297,26 +329,30 @@ fn handle_in<'a>(raw: &'a [u8], arena: &'a Bump, out: &mut Vec<u8>) {
                 .unwrap_or("none");
             if method == "GET" && path == "/health" {
                 (200, "OK", request_id, "{\"ok\":true}")
-            } else if let Some(id) = path.strip_prefix("/api/users/") {
-                let mut fields = BString::with_capacity_in(64, arena);
+            } else if let Some(id) = path.strip_prefix("/api/users/").filter(|id| is_user_id(id)) {
+                // Writing to a bumpalo String cannot fail: the results are ignored.
+                let mut body = BString::with_capacity_in(128, arena);
+                let _ = write!(body, "{{\"id\":{id},\"name\":\"user-{id}\",\"fields\":[");
                 match query.iter().rev().find(|(k, _)| *k == "fields") {
                     Some((_, f)) => {
                         for (i, s) in f.split(',').enumerate() {
-                            fields.push_str(if i == 0 { "\"" } else { ",\"" });
-                            fields.push_str(s);
-                            fields.push('"');
+                            if i > 0 {
+                                body.push(',');
+                            }
+                            let _ = write_json_str(&mut body, s);
                         }
                     }
-                    None => fields.push_str("\"name\""),
+                    None => body.push_str("\"name\""),
                 }
-                let body = bumpalo::format!(in arena,
-                    "{{\"id\":{},\"name\":\"user-{}\",\"fields\":[{}],\"session\":\"{}\"}}",
-                    id, id, fields, session
-                );
+                body.push_str("],\"session\":");
+                let _ = write_json_str(&mut body, session);
+                body.push('}');
                 (200, "OK", request_id, body.into_bump_str())
             } else {
-                let body =
-                    bumpalo::format!(in arena, "{{\"error\":\"not found\",\"path\":\"{}\"}}", path);
+                let mut body = BString::with_capacity_in(64, arena);
+                body.push_str("{\"error\":\"not found\",\"path\":");
+                let _ = write_json_str(&mut body, path);
+                body.push('}');
                 (404, "Not Found", request_id, body.into_bump_str())
             }
         }
@@ -382,27 +418,29 @@ pub fn serve_arena(requests: &[Vec<u8>], calls: usize) -> ServeSummary {
 
 // ANCHOR: handler_pooled
 /// A single-thread pool of response buffers: a free list with a bound on
-/// how many it keeps, and buffers cleared on the way out.
-#[derive(Debug, Default)]
-pub struct BufferPool {
+/// how many it keeps, and buffers cleared on the way back. (The pooling
+/// recipe's `LocalPool` does the same with a guard; this one is handed
+/// buffers explicitly, because a response leaves the handler.)
+#[derive(Debug)]
+pub struct ResponsePool {
     free: Vec<Vec<u8>>,
     max_kept: usize,
 }
 
-impl BufferPool {
+impl ResponsePool {
     /// A pool that keeps at most `max_kept` idle buffers.
     ///
     /// ```
-    /// use alloc_recipes::real_world::handler::BufferPool;
-    /// let mut pool = BufferPool::new(1);
+    /// use alloc_recipes::real_world::handler::ResponsePool;
+    /// let mut pool = ResponsePool::new(1);
     /// let mut b = pool.take();
     /// b.extend_from_slice(b"secret");
     /// pool.give(b);
     /// assert!(pool.take().is_empty()); // reused, and cleared
     /// ```
     pub fn new(max_kept: usize) -> Self {
-        BufferPool {
-            free: Vec::with_capacity(max_kept),
+        ResponsePool {
+            free: Vec::with_capacity(max_kept.min(64)), // usize::MAX means "no limit", not a size
             max_kept,
         }
     }
@@ -431,7 +469,7 @@ impl BufferPool {
 pub fn serve_pooled(requests: &[Vec<u8>], calls: usize) -> ServeSummary {
     let mut summary = ServeSummary::default();
     let mut arena = Bump::with_capacity(4096);
-    let mut pool = BufferPool::new(WINDOW + 1);
+    let mut pool = ResponsePool::new(WINDOW + 1);
     let mut in_flight: VecDeque<Vec<u8>> = VecDeque::with_capacity(WINDOW);
     for raw in requests.iter().cycle().take(calls) {
         if in_flight.len() == WINDOW {
@@ -471,3 +509,51 @@ pub const HANDLER_STEPS: [(&str, ServeFn); 3] = [
     ("arena per request", serve_arena),
     ("arena + pooled responses", serve_pooled),
 ];
+
+/// `n` deterministic raw requests: user lookups with and without a field
+/// list, health checks, unknown paths, and about one in fifty malformed.
+///
+/// ```
+/// use alloc_recipes::real_world::handler::requests;
+/// let r = requests(1, 10);
+/// assert_eq!(r.len(), 10);
+/// assert!(r[0].ends_with(b"\r\n\r\n"));
+/// ```
+pub fn requests(seed: u64, n: usize) -> Vec<Vec<u8>> {
+    const FIELDS: [&str; 5] = ["name", "email", "plan", "created", "last_login"];
+    const AGENTS: [&str; 3] = [
+        "curl/8.5.0",
+        "Go-http-client/1.1",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+    ];
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let mut r = Vec::with_capacity(320);
+            let target = match rng.below(10) {
+                0..=5 => {
+                    let id = rng.skewed(100_000);
+                    let nf = rng.below(4) as usize;
+                    let start = rng.below(5) as usize;
+                    let fields: Vec<&str> = (0..nf).map(|i| FIELDS[(start + i) % 5]).collect();
+                    if fields.is_empty() {
+                        format!("/api/users/{id}")
+                    } else {
+                        format!("/api/users/{id}?fields={}&pretty=0", fields.join(","))
+                    }
+                }
+                6..=7 => "/health".to_string(),
+                _ => format!("/api/unknown/{}", rng.below(1000)),
+            };
+            let version = if rng.below(50) == 0 { "" } else { " HTTP/1.1" };
+            let _ = write!(
+                r,
+                "GET {target}{version}\r\nHost: api.example.com\r\nUser-Agent: {}\r\nAccept: application/json\r\nAccept-Encoding: gzip, br\r\nX-Request-Id: {:016x}\r\nCookie: session={:08x}; theme=dark\r\n\r\n",
+                AGENTS[rng.below(3) as usize],
+                rng.next_u64(),
+                rng.next_u64() as u32,
+            );
+            r
+        })
+        .collect()
+}

@@ -36,6 +36,20 @@
 //! (`HashMap<String, String>` headers, `format!` everywhere), then an arena
 //! per request, then pooled response buffers.
 //!
+//! # Use it in your crate
+//! Copy this folder to `src/real_world/` (or the parts the book shows: this
+//! file's shared parser and report as the parent module, each step as a child
+//! module that imports from `super`), declare `pub mod real_world;`, and add
+//! to `Cargo.toml` (steps 2 and 3 and the handler use it):
+//!
+//! ```toml
+//! [dependencies]
+//! bumpalo = { version = "3.16", features = ["collections"] }
+//! ```
+//!
+//! The doc examples name this module `alloc_recipes::real_world`: in your
+//! crate replace `alloc_recipes` with your crate's name.
+//!
 //! ```
 //! use alloc_recipes::real_world::{loggen, step0_naive, step5_soa};
 //! let log = loggen::generate(7, 2_000);
@@ -45,7 +59,9 @@
 //! assert_eq!(naive.lines, 2_000);
 //! ```
 
+// ANCHOR: imports
 use std::fmt;
+// ANCHOR_END: imports
 
 pub mod handler;
 pub mod loggen;
@@ -56,6 +72,7 @@ pub mod step3_interned;
 pub mod step4_compact;
 pub mod step5_soa;
 
+// ANCHOR: shared
 /// How many entries the report lists in each top table.
 ///
 /// ```
@@ -73,6 +90,8 @@ pub const TOP_N: usize = 10;
 /// assert_eq!(BATCH_LINES * size_of::<Record>() % 4096, 0);
 /// ```
 pub const BATCH_LINES: usize = 4096;
+
+// ANCHOR_END: shared
 
 /// An analyzer step: reads the log, returns the report.
 ///
@@ -99,6 +118,7 @@ pub const STEPS: [(&str, AnalyzeFn); 6] = [
     ("struct of arrays", |b| step5_soa::analyze(b)),
 ];
 
+// ANCHOR: parser
 /// The fields of one log line, borrowed from it: what [`parse_line`] returns.
 ///
 /// ```
@@ -133,10 +153,6 @@ pub struct Fields<'a> {
     pub agent: &'a str,
 }
 
-fn split_once_at<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
-    s.split_once(sep)
-}
-
 /// Parses one line (without its newline) of the generated log's format;
 /// `None` for a malformed line (e.g. one cut short).
 ///
@@ -147,16 +163,16 @@ fn split_once_at<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 /// assert!(parse_line(r#"10.0.0.1 - - [29/Nov/2026:06:21:57 +0000] "GET /hea"#).is_none());
 /// ```
 pub fn parse_line(line: &str) -> Option<Fields<'_>> {
-    let (client, rest) = split_once_at(line, " - ")?;
-    let (user, rest) = split_once_at(rest, " [")?;
-    let (time, rest) = split_once_at(rest, "] \"")?;
+    let (client, rest) = line.split_once(" - ")?;
+    let (user, rest) = rest.split_once(" [")?;
+    let (time, rest) = rest.split_once("] \"")?;
     let hour = time.get(12..14)?.parse::<u8>().ok().filter(|h| *h < 24)?;
-    let (method, rest) = split_once_at(rest, " ")?;
-    let (path, rest) = split_once_at(rest, " ")?;
-    let (protocol, rest) = split_once_at(rest, "\" ")?;
-    let (status, rest) = split_once_at(rest, " ")?;
-    let (bytes, rest) = split_once_at(rest, " ")?;
-    let (latency, rest) = split_once_at(rest, " \"")?;
+    let (method, rest) = rest.split_once(' ')?;
+    let (path, rest) = rest.split_once(' ')?;
+    let (protocol, rest) = rest.split_once("\" ")?;
+    let (status, rest) = rest.split_once(' ')?;
+    let (bytes, rest) = rest.split_once(' ')?;
+    let (latency, rest) = rest.split_once(" \"")?;
     let agent = rest.strip_suffix('"')?;
     if client.is_empty() || path.is_empty() || agent.contains('"') {
         return None;
@@ -188,17 +204,25 @@ pub fn trim_newline(line: &str) -> &str {
     line.strip_suffix('\r').unwrap_or(line)
 }
 
-/// The nearest-rank percentile `p` (0..=100) of `sorted` (ascending, non-empty).
+// ANCHOR_END: parser
+
+// ANCHOR: report
+/// The nearest-rank percentile `p` (0..=100; larger is taken as 100) of
+/// `sorted` (ascending); 0 for an empty slice.
 ///
 /// ```
 /// use alloc_recipes::real_world::percentile;
 /// let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
 /// assert_eq!(percentile(&v, 50), 50);
 /// assert_eq!(percentile(&v, 99), 100);
+/// assert_eq!(percentile(&[], 50), 0);
 /// ```
 pub fn percentile(sorted: &[u32], p: u32) -> u32 {
     let n = sorted.len();
-    let rank = (p as usize * n).div_ceil(100).max(1);
+    if n == 0 {
+        return 0;
+    }
+    let rank = (p.min(100) as usize * n).div_ceil(100).max(1);
     sorted[rank.min(n) - 1]
 }
 
@@ -338,3 +362,4 @@ impl fmt::Display for Report {
         Ok(())
     }
 }
+// ANCHOR_END: report

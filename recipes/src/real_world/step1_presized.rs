@@ -8,11 +8,14 @@
 //! buffer saves one allocation per line, but the seven field strings per
 //! record are still allocated, because clearing a `Vec<LogRecord>` drops them.
 
+// ANCHOR: imports
 use super::step0_naive::LogRecord;
 use super::{parse_line, top_by, trim_newline, ClientSummary, PathSummary, Report, BATCH_LINES};
 use std::collections::HashMap;
 use std::io::BufRead;
+// ANCHOR_END: imports
 
+// ANCHOR: presized
 #[derive(Default)]
 struct PathStats {
     requests: u64,
@@ -48,7 +51,6 @@ pub(super) struct Totals {
     statuses: HashMap<u16, u64>,
 }
 
-// ANCHOR: presized
 /// Streams the log in batches through reused buffers.
 ///
 /// ```
@@ -140,8 +142,8 @@ impl Totals {
         *self.statuses.entry(status).or_default() += 1;
     }
 }
-// ANCHOR_END: presized
 
+/// Turns the aggregates into the report (shared with step 2).
 pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     report.by_status = t.statuses.into_iter().collect();
     report.by_status.sort();
@@ -179,3 +181,4 @@ pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     }
     report
 }
+// ANCHOR_END: presized

@@ -8,13 +8,17 @@
 //! here only because nothing in it owns heap memory (`&str` and numbers). A
 //! std `String` stored in the bump would leak.
 
+// ANCHOR: imports
 use super::step1_presized::{finish, Totals};
 use super::{parse_line, trim_newline, Fields, Report, BATCH_LINES};
 use bumpalo::Bump;
 use std::io::BufRead;
+// ANCHOR_END: imports
 
 // ANCHOR: arena
 /// Parses each batch into an arena reset per batch; aggregates as step 1.
+/// A batch ends after [`BATCH_LINES`] lines *read*, parsed or not, so input
+/// where no line parses cannot pile up in the arena.
 ///
 /// ```
 /// use alloc_recipes::real_world::{loggen, step2_arena};
@@ -31,7 +35,7 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
     while !done {
         {
             let mut batch = bumpalo::collections::Vec::with_capacity_in(BATCH_LINES, &arena);
-            while batch.len() < BATCH_LINES {
+            for _ in 0..BATCH_LINES {
                 line.clear();
                 if input.read_line(&mut line)? == 0 {
                     done = true;

@@ -9,12 +9,14 @@
 //! statistics in dense arrays, and records that can hold a 4-byte symbol
 //! instead of text, which the next two steps build on.
 
+// ANCHOR: imports
 use super::{
     parse_line, top_by, trim_newline, ClientSummary, Fields, PathSummary, Report, BATCH_LINES,
 };
 use bumpalo::Bump;
 use std::collections::HashMap;
 use std::io::BufRead;
+// ANCHOR_END: imports
 
 // ANCHOR: interner
 /// Distinct strings, each stored once, numbered in order of first sight.
@@ -71,6 +73,7 @@ impl Interner {
 }
 // ANCHOR_END: interner
 
+// ANCHOR: interned
 #[derive(Default, Clone)]
 struct PathStats {
     requests: u64,
@@ -88,7 +91,6 @@ pub(super) struct Totals {
     statuses: Vec<u64>,
 }
 
-// ANCHOR: interned
 impl Totals {
     pub(super) fn presized() -> Self {
         Totals {
@@ -130,7 +132,8 @@ impl Totals {
     }
 }
 
-/// Step 2's arena per batch, with interned keys in the aggregation.
+/// Step 2's arena per batch, with interned keys in the aggregation (a batch
+/// ends after [`BATCH_LINES`] lines read, parsed or not).
 ///
 /// ```
 /// use alloc_recipes::real_world::{loggen, step3_interned};
@@ -146,7 +149,7 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
     while !done {
         {
             let mut batch = bumpalo::collections::Vec::with_capacity_in(BATCH_LINES, &arena);
-            while batch.len() < BATCH_LINES {
+            for _ in 0..BATCH_LINES {
                 line.clear();
                 if input.read_line(&mut line)? == 0 {
                     done = true;
@@ -170,8 +173,8 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
     }
     Ok(finish(totals, report))
 }
-// ANCHOR_END: interned
 
+/// Turns the aggregates into the report (shared with step 4).
 pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     report.by_status = t
         .statuses
@@ -215,3 +218,4 @@ pub(super) fn finish(mut t: Totals, mut report: Report) -> Report {
     }
     report
 }
+// ANCHOR_END: interned

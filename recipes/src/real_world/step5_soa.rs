@@ -11,12 +11,14 @@
 //! all. The price is memory: two `u32` per request instead of one, so this
 //! step trades a little peak memory for almost no allocation calls.
 
+// ANCHOR: imports
 use super::step3_interned::Interner;
 use super::step4_compact::Record;
 use super::{
     parse_line, top_by, trim_newline, ClientSummary, PathSummary, Report, BATCH_LINES, TOP_N,
 };
 use std::io::BufRead;
+// ANCHOR_END: imports
 
 // ANCHOR: soa
 /// The aggregates as columns.
@@ -125,6 +127,11 @@ pub fn analyze(mut input: impl BufRead) -> std::io::Result<Report> {
 }
 
 // ANCHOR: soa_finish
+// `finish` marks the top paths with their place as a `u8`, `u8::MAX` meaning
+// "not a top path": that needs fewer than 255 of them.
+const _: () = assert!(TOP_N < u8::MAX as usize);
+
+/// Turns the columns into the report; gathers the top paths' latencies.
 fn finish(c: Columns, mut report: Report) -> Report {
     report.by_status = c
         .statuses
@@ -161,7 +168,6 @@ fn finish(c: Columns, mut report: Report) -> Report {
             .top_paths
             .push(PathSummary::new(name, requests, c.path_bytes[id], lat));
     }
-    // ANCHOR_END: soa_finish
     let client_names = c.client_names.names();
     let mut top: Vec<((&str, usize), u64)> = c
         .client_bytes
@@ -179,3 +185,4 @@ fn finish(c: Columns, mut report: Report) -> Report {
     }
     report
 }
+// ANCHOR_END: soa_finish
