@@ -206,6 +206,24 @@ pub fn index_presized<'a>(words: &[&'a str]) -> HashMap<&'a str, usize> {
 // ---------------------------------------------------------------------------
 
 // ANCHOR: reuse
+/// One parsed line of `id,name,city` input, owning its strings (two
+/// allocations per record).
+///
+/// ```
+/// use alloc_recipes::batch::Record;
+/// let r = Record { id: 7, name: "ann".into(), city: "oslo".into() };
+/// assert_eq!(r.name, "ann");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The numeric id (first field).
+    pub id: u64,
+    /// The name (second field).
+    pub name: String,
+    /// The city (third field).
+    pub city: String,
+}
+
 /// Naive: counts lines containing `needle` with `lines()`, which allocates a
 /// new `String` for every line.
 ///
@@ -322,24 +340,6 @@ pub fn copy_strings_reused(dst: &mut Vec<String>, src: &[String]) {
 // ---------------------------------------------------------------------------
 
 // ANCHOR: records
-/// One parsed line of `id,name,city` input, owning its strings (two
-/// allocations per record).
-///
-/// ```
-/// use alloc_recipes::batch::Record;
-/// let r = Record { id: 7, name: "ann".into(), city: "oslo".into() };
-/// assert_eq!(r.name, "ann");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Record {
-    /// The numeric id (first field).
-    pub id: u64,
-    /// The name (second field).
-    pub name: String,
-    /// The city (third field).
-    pub city: String,
-}
-
 /// A line that is not `id,name,city` with a numeric id.
 ///
 /// ```
