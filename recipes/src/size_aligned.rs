@@ -403,10 +403,7 @@ pub struct ListNode {
     pub next: Option<NonZeroU32>,
 }
 
-const _: () = assert!(
-    size_of::<ListNode>() == 8,
-    "ListNode grew past 8 bytes"
-);
+const _: () = assert!(size_of::<ListNode>() == 8, "ListNode grew past 8 bytes");
 // ANCHOR_END: niches
 
 #[cfg(test)]

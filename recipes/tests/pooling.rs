@@ -359,7 +359,9 @@ fn thread_buffer_does_not_keep_a_buffer_that_grew_past_the_bound() {
         with_thread_buffer(64, |b| b.resize(4 * THREAD_POOL_MAX_CAPACITY, 1));
         assert_eq!(thread_buffers_idle(), 0);
         // Swapped in by the closure: also not kept.
-        with_thread_buffer(64, |b| *b = Vec::with_capacity(2 * THREAD_POOL_MAX_CAPACITY));
+        with_thread_buffer(64, |b| {
+            *b = Vec::with_capacity(2 * THREAD_POOL_MAX_CAPACITY)
+        });
         assert_eq!(thread_buffers_idle(), 0);
         let cap = with_thread_buffer(64, |b| b.capacity());
         assert!(cap <= THREAD_POOL_MAX_CAPACITY);
@@ -434,7 +436,12 @@ fn guards_drop_their_object_while_panicking() {
     assert!(unwound.is_err());
     assert_eq!(resets.load(Ordering::SeqCst), 0);
     assert_eq!(
-        (local.idle(), mutex.idle(), resetting.idle(), buffers.idle_buffers()),
+        (
+            local.idle(),
+            mutex.idle(),
+            resetting.idle(),
+            buffers.idle_buffers()
+        ),
         (0, 0, 0, 0)
     );
     // Without a panic they reset and return as usual.

@@ -232,8 +232,12 @@ fn arena_steps_do_not_hold_unparsable_input() {
 // `?fields=a"],"admin":true` ended the string and added a key of its own.
 #[test]
 fn handler_escapes_request_text_in_json() {
-    let raw = b"GET /api/users/7?fields=a\"],\"admin\":true HTTP/1.1\r\nCookie: session=x\"y\r\n\r\n";
-    for r in [handler::handle_naive(raw), handler::handle_arena(raw, &mut bumpalo::Bump::new())] {
+    let raw =
+        b"GET /api/users/7?fields=a\"],\"admin\":true HTTP/1.1\r\nCookie: session=x\"y\r\n\r\n";
+    for r in [
+        handler::handle_naive(raw),
+        handler::handle_arena(raw, &mut bumpalo::Bump::new()),
+    ] {
         let text = String::from_utf8(r).unwrap();
         let body = text.split("\r\n\r\n").nth(1).unwrap();
         assert_eq!(
@@ -244,7 +248,10 @@ fn handler_escapes_request_text_in_json() {
     }
     let raw = b"GET /nope\"}\\ HTTP/1.1\r\n\r\n";
     let text = String::from_utf8(handler::handle_naive(raw)).unwrap();
-    assert!(text.ends_with(r#"{"error":"not found","path":"/nope\"}\\"}"#), "{text}");
+    assert!(
+        text.ends_with(r#"{"error":"not found","path":"/nope\"}\\"}"#),
+        "{text}"
+    );
     // An id that is not a number is not written into the body as one.
     let raw = b"GET /api/users/1,\"admin\":true HTTP/1.1\r\n\r\n";
     assert!(handler::handle_naive(raw).starts_with(b"HTTP/1.1 404 Not Found\r\n"));

@@ -166,7 +166,11 @@ fn features_of(line: &str) -> Vec<String> {
     let Some((_, rest)) = line.split_once("features") else {
         return Vec::new();
     };
-    let list = rest.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap_or("");
+    let list = rest
+        .split('[')
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or("");
     list.split(',')
         .map(|f| f.trim().trim_matches('"').to_string())
         .filter(|f| !f.is_empty())
@@ -189,7 +193,9 @@ fn check_against_manifest(root: &Path, file: &str, deps: &[String]) {
         let pinned = section
             .lines()
             .find(|l| l.split('=').next().map(str::trim) == Some(name))
-            .unwrap_or_else(|| panic!("{file}: header names {name}, which recipes/Cargo.toml lacks"));
+            .unwrap_or_else(|| {
+                panic!("{file}: header names {name}, which recipes/Cargo.toml lacks")
+            });
         assert_eq!(
             version_of(dep),
             version_of(pinned),
@@ -197,7 +203,10 @@ fn check_against_manifest(root: &Path, file: &str, deps: &[String]) {
         );
         let enabled = features_of(pinned);
         for f in features_of(dep) {
-            assert!(enabled.contains(&f), "{file}: feature {f} of {name} is not enabled in recipes/Cargo.toml");
+            assert!(
+                enabled.contains(&f),
+                "{file}: feature {f} of {name} is not enabled in recipes/Cargo.toml"
+            );
         }
     }
 }
@@ -212,7 +221,11 @@ fn lib_rs(blocks: &[Block]) -> String {
         for (file, name, body) in &b.pieces {
             let piece = format!("// {file}:{name}\n{body}");
             if file.starts_with("recipes/src/real_world/") && !file.ends_with("/mod.rs") {
-                let module = Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
+                let module = Path::new(file)
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 if !children.contains_key(&module) {
                     order.push(module.clone());
                 }
@@ -275,13 +288,26 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
                 block.line
             );
             for (file, name, _) in &block.pieces {
-                assert_eq!(unit_of(file), unit_of(first), "{}:{}: one block, two modules", block.chapter, block.line);
-                included_files.entry(file.clone()).or_default().push(name.clone());
+                assert_eq!(
+                    unit_of(file),
+                    unit_of(first),
+                    "{}:{}: one block, two modules",
+                    block.chapter,
+                    block.line
+                );
+                included_files
+                    .entry(file.clone())
+                    .or_default()
+                    .push(name.clone());
             }
             units.entry(unit_of(first)).or_default().push(block);
         }
     }
-    assert!(units.len() >= 6, "found snippets of only {:?}", units.keys());
+    assert!(
+        units.len() >= 6,
+        "found snippets of only {:?}",
+        units.keys()
+    );
 
     // Every included file shows its imports first, and every module says what
     // to add to Cargo.toml, pinned as this workspace pins it.
@@ -299,8 +325,11 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
         } else {
             format!("recipes/src/{unit}.rs")
         };
-        let deps = header_dependencies(&root, &header_file)
-            .unwrap_or_else(|| panic!("{header_file}: its header has no ```toml block saying what to add to Cargo.toml"));
+        let deps = header_dependencies(&root, &header_file).unwrap_or_else(|| {
+            panic!(
+                "{header_file}: its header has no ```toml block saying what to add to Cargo.toml"
+            )
+        });
         check_against_manifest(&root, &header_file, &deps);
         deps_of.insert(unit.clone(), deps);
     }
@@ -316,17 +345,33 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
         for k in 0..blocks.len() {
             let name = format!("snippet-{}-{:02}", unit.replace('_', "-"), k);
             let b = &blocks[k];
-            let anchors: Vec<String> = b.pieces.iter().map(|(f, a, _)| format!("{f}:{a}")).collect();
+            let anchors: Vec<String> = b
+                .pieces
+                .iter()
+                .map(|(f, a, _)| format!("{f}:{a}"))
+                .collect();
             what.insert(
                 name.clone(),
-                format!("{}:{} ({}), after the {} block(s) before it", b.chapter, b.line, anchors.join(", "), k),
+                format!(
+                    "{}:{} ({}), after the {} block(s) before it",
+                    b.chapter,
+                    b.line,
+                    anchors.join(", "),
+                    k
+                ),
             );
             let manifest = format!(
                 "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\npath = \"lib.rs\"\n\n[dependencies]\n{}\n",
                 deps_of[unit].join("\n")
             );
-            write_if_changed(&scratch.join("crates").join(&name).join("Cargo.toml"), &manifest);
-            write_if_changed(&scratch.join("crates").join(&name).join("lib.rs"), &lib_rs(&blocks[..=k]));
+            write_if_changed(
+                &scratch.join("crates").join(&name).join("Cargo.toml"),
+                &manifest,
+            );
+            write_if_changed(
+                &scratch.join("crates").join(&name).join("lib.rs"),
+                &lib_rs(&blocks[..=k]),
+            );
             members.push(name);
         }
     }
@@ -338,10 +383,16 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
             }
         }
     }
-    let list: Vec<String> = members.iter().map(|m| format!("    \"crates/{m}\",")).collect();
+    let list: Vec<String> = members
+        .iter()
+        .map(|m| format!("    \"crates/{m}\","))
+        .collect();
     write_if_changed(
         &scratch.join("Cargo.toml"),
-        &format!("[workspace]\nresolver = \"2\"\nmembers = [\n{}\n]\n", list.join("\n")),
+        &format!(
+            "[workspace]\nresolver = \"2\"\nmembers = [\n{}\n]\n",
+            list.join("\n")
+        ),
     );
     // The workspace's lock file: the scratch crates get the versions this
     // workspace was tested with, already in the registry cache.
@@ -352,7 +403,14 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
     let check = |offline: bool| {
         let mut cmd = Command::new(&cargo);
         cmd.current_dir(&scratch)
-            .args(["check", "--workspace", "--keep-going", "--message-format", "short", "--quiet"])
+            .args([
+                "check",
+                "--workspace",
+                "--keep-going",
+                "--message-format",
+                "short",
+                "--quiet",
+            ])
             .arg("--target-dir")
             .arg(scratch.join("target"))
             .env_remove("CARGO_TARGET_DIR")

@@ -120,9 +120,7 @@ pub fn write_json_str(out: &mut impl fmt::Write, s: &str) -> fmt::Result {
 /// tab. Requests are split on `\r\n` only, so a lone `\r` or `\n` inside a
 /// value would otherwise reach the response as a header break.
 fn is_clean_header_value(value: &str) -> bool {
-    !value
-        .bytes()
-        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    !value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 /// True for a user id the routes accept: one or more ASCII digits (it is
@@ -200,7 +198,11 @@ fn route_naive(req: Option<Request>) -> Response {
             body: "{\"ok\":true}".to_string(),
         };
     }
-    if let Some(id) = req.path.strip_prefix("/api/users/").filter(|id| is_user_id(id)) {
+    if let Some(id) = req
+        .path
+        .strip_prefix("/api/users/")
+        .filter(|id| is_user_id(id))
+    {
         let fields: Vec<String> = match req.query.get("fields") {
             Some(f) => f.split(',').map(json_string).collect(),
             None => vec!["\"name\"".to_string()],
