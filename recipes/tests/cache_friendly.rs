@@ -51,10 +51,13 @@ fn short_lists_fit_inline() {
     assert_eq!(c.allocs, 1 + 1000, "one outer vector and one per list");
     assert_eq!(small.degree_sum(), vecs.degree_sum());
     assert_eq!(small.neighbours(999), vecs.neighbours(999));
-    assert_eq!(
-        std::mem::size_of::<smallvec::SmallVec<[u32; 4]>>(),
-        std::mem::size_of::<Vec<u32>>()
-    );
+    // As small as a Vec on 64-bit targets (20 vs 12 bytes on 32-bit ones).
+    if cfg!(target_pointer_width = "64") {
+        assert_eq!(
+            std::mem::size_of::<smallvec::SmallVec<[u32; 4]>>(),
+            std::mem::size_of::<Vec<u32>>()
+        );
+    }
 }
 
 #[test]

@@ -166,5 +166,8 @@ fn compact_and_padded_records_hold_the_same_data() {
         (c.flag, c.id, c.kind, c.count, c.port),
         (1, u64::MAX, 2, 3, 4)
     );
-    assert_eq!(std::mem::size_of_val(&p), 2 * std::mem::size_of_val(&c));
+    // Twice the size where u64 is 8-byte aligned (24 vs 16 on 32-bit x86).
+    if std::mem::align_of::<u64>() == 8 {
+        assert_eq!(std::mem::size_of_val(&p), 2 * std::mem::size_of_val(&c));
+    }
 }
