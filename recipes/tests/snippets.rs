@@ -32,6 +32,8 @@ struct Block {
     line: usize,
     /// (source file relative to the workspace root, anchor, text of the anchor)
     pieces: Vec<(String, String, String)>,
+    /// Code written in the chapter itself, around the includes.
+    literal: String,
 }
 
 fn workspace_root() -> PathBuf {
@@ -75,7 +77,17 @@ fn blocks(root: &Path, chapter: &Path) -> Vec<Block> {
         let t = line.trim();
         if let Some(info) = t.strip_prefix("```") {
             match current.take() {
-                Some(block) if !block.chapter.is_empty() => out.push(block),
+                // A block without includes is the chapter's own code, not a recipe's.
+                Some(mut block) if !block.chapter.is_empty() && !block.pieces.is_empty() => {
+                    if !block.literal.trim().is_empty() {
+                        let file = block.pieces[0].0.clone();
+                        let literal = std::mem::take(&mut block.literal);
+                        block
+                            .pieces
+                            .push((file, "(written in the chapter)".into(), literal));
+                    }
+                    out.push(block)
+                }
                 Some(_) => {}
                 None => {
                     current = Some(Block {
@@ -86,6 +98,7 @@ fn blocks(root: &Path, chapter: &Path) -> Vec<Block> {
                         },
                         line: i + 1,
                         pieces: Vec::new(),
+                        literal: String::new(),
                     })
                 }
             }
@@ -101,11 +114,10 @@ fn blocks(root: &Path, chapter: &Path) -> Vec<Block> {
             .strip_prefix("{{#include ")
             .and_then(|r| r.strip_suffix("}}"))
         else {
-            assert!(
-                t.is_empty(),
-                "{rel_chapter}:{}: a rust block holds only includes here, found {t:?}",
-                i + 1
-            );
+            // mdBook hides `# ` lines from the reader but they are still code.
+            let code = line.strip_prefix("# ").unwrap_or(line);
+            block.literal.push_str(code);
+            block.literal.push('\n');
             continue;
         };
         let (path, name) = inc
@@ -395,9 +407,16 @@ fn every_included_snippet_compiles_in_a_fresh_crate() {
         ),
     );
     // The workspace's lock file: the scratch crates get the versions this
-    // workspace was tested with, already in the registry cache.
-    if !scratch.join("Cargo.lock").exists() {
-        fs::copy(root.join("Cargo.lock"), scratch.join("Cargo.lock")).unwrap();
+    // workspace was tested with, already in the registry cache. (Cargo trims
+    // the copy to what the scratch crates use; a changed original replaces it.)
+    let lock = fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    if fs::read_to_string(scratch.join("Cargo.lock.source"))
+        .ok()
+        .as_deref()
+        != Some(&lock)
+    {
+        fs::write(scratch.join("Cargo.lock"), &lock).unwrap();
+        fs::write(scratch.join("Cargo.lock.source"), &lock).unwrap();
     }
 
     let check = |offline: bool| {
