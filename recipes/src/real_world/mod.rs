@@ -82,8 +82,9 @@ pub mod step5_soa;
 /// ```
 pub const TOP_N: usize = 10;
 
-/// How many lines the batched steps parse before they aggregate: 4,096
-/// records of step 4's 24 bytes fill 96 KiB, a whole number of pages.
+/// How many lines the batched steps read (parsed or not) before they
+/// aggregate: 4,096 records of step 4's 24 bytes fill 96 KiB, a whole
+/// number of pages.
 ///
 /// ```
 /// use alloc_recipes::real_world::{step4_compact::Record, BATCH_LINES};
