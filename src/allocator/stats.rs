@@ -67,10 +67,15 @@ impl SharedCounters {
         }
     }
 
-    /// Counts an in-place resize of a small or tiny object.
+    /// Counts an in-place resize of a small or tiny object: the live request
+    /// changes by `new - old`, and only a growth counts towards the bytes
+    /// requested ever (it is no new allocation).
     pub fn resize(&self, old: usize, new: usize) {
-        self.requested.fetch_add(new as u64, Relaxed);
-        self.requested_freed.fetch_add(old as u64, Relaxed);
+        if new >= old {
+            self.requested.fetch_add((new - old) as u64, Relaxed);
+        } else {
+            self.requested_freed.fetch_add((old - new) as u64, Relaxed);
+        }
     }
 }
 
@@ -136,7 +141,9 @@ pub struct Stats {
     /// Bytes handed out for the live objects: class sizes, whole tiny blocks,
     /// whole pages for large objects (Go's `HeapAlloc`, without garbage).
     pub bytes_handed_out: u64,
-    /// Bytes requested, ever (Go's `TotalAlloc`, by request size).
+    /// Bytes requested, ever (Go's `TotalAlloc`, by request size). A realloc
+    /// that moves counts its new size (it is a new allocation); one done in
+    /// place counts only its growth.
     pub total_bytes_requested: u64,
     /// Bytes reserved from the OS for the heap (Go's `HeapSys`).
     pub heap_reserved: u64,
