@@ -92,18 +92,19 @@ pub(crate) fn pretend_os_page(os_page: libc::c_long) {
 /// heap refuses this kernel's page size, or if the address is outside the
 /// 48 bits the page map covers.
 pub(crate) fn reserve(bytes: usize) -> *mut u8 {
-    let Some(granule) = granule() else {
+    if granule().is_none() {
         return core::ptr::null_mut();
-    };
+    }
     #[cfg(test)]
     if hooks::fail_reserve(bytes) {
         return core::ptr::null_mut();
     }
     #[cfg(test)]
     hooks::syscall(hooks::Syscall::Mmap);
-    // mmap returns OS-page-aligned addresses: pad only if that is less than ours.
-    let pad = if granule >= PAGE_SIZE { 0 } else { PAGE_SIZE };
-    let Some(padded) = bytes.checked_add(pad) else {
+    // Padded by one of our pages to align the start. With OS pages of 8 KiB
+    // or more the start is aligned already and the tail munmap either fails
+    // (not OS-page aligned) or drops only the kernel's round-up: harmless.
+    let Some(padded) = bytes.checked_add(PAGE_SIZE) else {
         return core::ptr::null_mut();
     };
     // SAFETY: an anonymous private mapping at an address of the kernel's
@@ -303,5 +304,130 @@ mod tests {
         let b = 1 << 30;
         assert_eq!(inner_range(b + k, 16 * k, 65536), Some((b + 8 * k, b + 16 * k)));
         assert_eq!(inner_range(b + k, 9 * k, 65536), None);
+    }
+
+    /// Runs `name`, an `#[ignore]`d test of this binary, in a child process
+    /// (for settings that are process-wide) and fails if it fails.
+    pub(crate) fn run_child(name: &str) {
+        let exe = std::env::current_exe().expect("test binary path");
+        let out = std::process::Command::new(exe)
+            .args(["--ignored", "--exact", name, "--nocapture", "--test-threads=1"])
+            .env("GOALLOC_CHILD", name)
+            .output()
+            .expect("start the child test process");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child {name} failed:\n{text}");
+        assert!(text.contains("CHILD-OK"), "child {name} did not run:\n{text}");
+    }
+
+    /// True in the child process `run_child(name)` started.
+    pub(crate) fn in_child(name: &str) -> bool {
+        std::env::var("GOALLOC_CHILD").as_deref() == Ok(name)
+    }
+
+    #[test]
+    fn a_refused_page_size_makes_every_allocation_null() {
+        run_child("allocator::os::tests::child_refused_page_size");
+    }
+
+    #[test]
+    #[ignore = "run in a child process by a_refused_page_size_makes_every_allocation_null"]
+    fn child_refused_page_size() {
+        if !in_child("allocator::os::tests::child_refused_page_size") {
+            return;
+        }
+        use std::alloc::{GlobalAlloc, Layout};
+        for bad in [12288, -1] {
+            pretend_os_page(bad);
+            assert_eq!(granule(), None);
+            assert!(reserve(PAGE_SIZE).is_null());
+            let a = crate::GoAlloc::new();
+            for (size, align) in [(8, 8), (100, 8), (40_000, 8), (1 << 20, 1 << 16)] {
+                let l = Layout::from_size_align(size, align).unwrap();
+                // SAFETY: non-zero layouts; nothing is returned to free.
+                unsafe {
+                    assert!(a.alloc(l).is_null());
+                    assert!(a.alloc_zeroed(l).is_null());
+                }
+            }
+            assert!(!a.set_scavenge_threshold(0), "no heap was created");
+            assert_eq!(a.stats().heap_reserved, 0);
+            assert_eq!(a.scavenge(0), 0);
+        }
+        println!("CHILD-OK");
+    }
+
+    #[test]
+    fn sixty_four_kib_pages_run_the_whole_allocator() {
+        run_child("allocator::os::tests::child_sixty_four_kib_pages");
+    }
+
+    #[test]
+    #[ignore = "run in a child process by sixty_four_kib_pages_run_the_whole_allocator"]
+    fn child_sixty_four_kib_pages() {
+        if !in_child("allocator::os::tests::child_sixty_four_kib_pages") {
+            return;
+        }
+        use std::alloc::{GlobalAlloc, Layout};
+        pretend_os_page(65536);
+        assert_eq!(granule(), Some(65536));
+        let a = crate::GoAlloc::new();
+        // Scavenge on every free: runs are released while their neighbours live.
+        assert!(a.set_scavenge_threshold(0));
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let sizes = [24, 1000, 9000, 32768, 40_000, 100_000, 300_000, 1 << 20];
+        let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
+        let mut worst = 0usize;
+        for i in 0..3000u32 {
+            if live.len() < 64 && next() % 3 != 0 {
+                let size = sizes[next() as usize % sizes.len()] + (next() % 5000) as usize;
+                let l = Layout::from_size_align(size, 8).unwrap();
+                let zero = next() % 2 == 0;
+                // SAFETY: non-zero layout; freed below with the same layout.
+                let p = unsafe { if zero { a.alloc_zeroed(l) } else { a.alloc(l) } };
+                assert!(!p.is_null());
+                // SAFETY: p holds `size` bytes.
+                let bytes = unsafe { core::slice::from_raw_parts_mut(p, size) };
+                if zero {
+                    assert!(bytes.iter().all(|&b| b == 0), "alloc_zeroed of {size} not zero");
+                }
+                let tag = i as u8 | 1;
+                bytes.fill(tag);
+                live.push((p, l, tag));
+            } else if !live.is_empty() {
+                let (p, l, tag) = live.swap_remove(next() as usize % live.len());
+                // SAFETY: p is live with layout l; freed once.
+                unsafe {
+                    let bytes = core::slice::from_raw_parts(p, l.size());
+                    assert!(bytes.iter().all(|&b| b == tag), "live object of {} changed", l.size());
+                    a.dealloc(p, l);
+                }
+            }
+            for &(start, bytes, _) in &hooks::released_since(0) {
+                worst |= start % 65536 | bytes % 65536;
+            }
+        }
+        assert_eq!(worst, 0, "a release was not whole 64 KiB pages");
+        for (p, l, _) in live {
+            // SAFETY: live with layout l; freed once.
+            unsafe { a.dealloc(p, l) };
+        }
+        a.flush_thread_cache();
+        assert!(a.scavenge(0) > 0 || a.stats().bytes_scavenged > 0);
+        let s = a.stats();
+        assert_eq!((s.live_objects, s.heap_in_use), (0, 0));
+        // Only edges shorter than a 64 KiB page stay resident.
+        assert!(s.heap_resident < s.heap_reserved / 2, "{s}");
+        println!("CHILD-OK");
     }
 }

@@ -1092,4 +1092,85 @@ mod tests {
             assert_eq!(scavenge_in(h, map, 0, granule), 0);
         }
     }
+
+    thread_local! {
+        /// The heap (address) and class whose locks `probe` tries.
+        static PROBE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+        /// [mmap: lock free, lock held, madvise: locks free, held].
+        static PROBED: Cell<[usize; 4]> = const { Cell::new([0; 4]) };
+    }
+
+    /// Syscall hook: can another thread take the page heap's lock (and, for
+    /// madvise, the probed class's lock) while this thread is in the call?
+    fn probe(kind: hooks::Syscall) {
+        let (heap, class) = PROBE.with(Cell::get);
+        if heap == 0 {
+            return;
+        }
+        let madvise = kind == hooks::Syscall::Madvise;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: heaps are never freed.
+            let h = unsafe { &*(heap as *const crate::allocator::Heap) };
+            drop(h.pages.lock());
+            if madvise {
+                drop(h.central[class].lock());
+            }
+            let _ = tx.send(());
+        });
+        let free = rx.recv_timeout(std::time::Duration::from_secs(2)).is_ok();
+        PROBED.with(|p| {
+            let mut a = p.get();
+            a[2 * madvise as usize + !free as usize] += 1;
+            p.set(a);
+        });
+    }
+
+    /// Defect 6: no mmap of an arena and no madvise runs with the page heap's
+    /// lock held, nor madvise with a central list's lock held.
+    #[test]
+    fn no_lock_is_held_across_mmap_or_madvise() {
+        use crate::size_class::GO;
+        use std::alloc::{GlobalAlloc, Layout};
+        let a = crate::GoAlloc::new();
+        assert!(a.set_scavenge_threshold(usize::MAX));
+        let heap = a.existing_heap().unwrap() as *const crate::allocator::Heap as usize;
+        let class = GO.class_of(32768) as usize;
+        PROBE.with(|p| p.set((heap, class)));
+        hooks::ON_SYSCALL.with(|h| h.set(Some(probe)));
+        let seen = || PROBED.with(Cell::get);
+        // 1. A large object: a new arena, its page map leaf, metadata.
+        let big = Layout::from_size_align(1 << 20, 8).unwrap();
+        // SAFETY: non-zero layout, freed once below.
+        let p = unsafe { a.alloc(big) };
+        assert!(!p.is_null());
+        // SAFETY: p holds 1 MiB.
+        unsafe { p.write_bytes(1, 1 << 20) };
+        let after_alloc = seen();
+        // 2. Freeing it with a zero threshold runs the scavenger on the free path.
+        assert!(a.set_scavenge_threshold(0));
+        // SAFETY: allocated above with this layout.
+        unsafe { a.dealloc(p, big) };
+        let after_large_free = seen();
+        // 3. Small spans of `class` back through the central list (a flush).
+        let small = Layout::from_size_align(32768, 8).unwrap();
+        // SAFETY: non-zero layout; each freed once.
+        let v: Vec<_> = (0..8).map(|_| unsafe { a.alloc(small) }).collect();
+        for &q in &v {
+            assert!(!q.is_null());
+            // SAFETY: q holds 32 KiB; allocated with `small`.
+            unsafe {
+                q.write_bytes(2, 32768);
+                a.dealloc(q, small);
+            }
+        }
+        a.flush_thread_cache();
+        let after_flush = seen();
+        hooks::ON_SYSCALL.with(|h| h.set(None));
+        PROBE.with(|p| p.set((0, 0)));
+        assert!(after_alloc[0] >= 1, "the arena mmap was seen: {after_alloc:?}");
+        assert!(after_large_free[2] > after_alloc[2], "madvise on the large free path: {after_large_free:?}");
+        assert!(after_flush[2] > after_large_free[2], "madvise on the central list's path: {after_flush:?}");
+        assert_eq!([after_flush[1], after_flush[3]], [0, 0], "a lock was held across a syscall: {after_flush:?}");
+    }
 }
