@@ -233,7 +233,9 @@ pub(crate) mod hooks {
     pub fn released_since(from: usize) -> Vec<(usize, usize, bool)> {
         let n = RELEASE_CALLS.with(Cell::get);
         let a = RELEASED.with(Cell::get);
-        (from.max(n.saturating_sub(8))..n).map(|i| a[i % 8]).collect()
+        (from.max(n.saturating_sub(8))..n)
+            .map(|i| a[i % 8])
+            .collect()
     }
 }
 
@@ -282,7 +284,13 @@ mod tests {
     fn released_ranges_round_inwards_to_whole_os_pages() {
         let k = PAGE_SIZE;
         for g in [4096, 16384, 65536] {
-            for (base, bytes) in [(0, k), (k, k), (k, 3 * k), (3 * k, 13 * k), (64 * k, 64 * k)] {
+            for (base, bytes) in [
+                (0, k),
+                (k, k),
+                (k, 3 * k),
+                (3 * k, 13 * k),
+                (64 * k, 64 * k),
+            ] {
                 let base = base + (1 << 30);
                 match inner_range(base, bytes, g) {
                     Some((lo, hi)) => {
@@ -302,7 +310,10 @@ mod tests {
         // 16 KiB: an 8 KiB run never holds a whole OS page; 64 KiB needs 8 aligned pages.
         assert_eq!(inner_range(1 << 30, k, 16384), None);
         let b = 1 << 30;
-        assert_eq!(inner_range(b + k, 16 * k, 65536), Some((b + 8 * k, b + 16 * k)));
+        assert_eq!(
+            inner_range(b + k, 16 * k, 65536),
+            Some((b + 8 * k, b + 16 * k))
+        );
         assert_eq!(inner_range(b + k, 9 * k, 65536), None);
     }
 
@@ -311,7 +322,13 @@ mod tests {
     pub(crate) fn run_child(name: &str) {
         let exe = std::env::current_exe().expect("test binary path");
         let out = std::process::Command::new(exe)
-            .args(["--ignored", "--exact", name, "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                name,
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("GOALLOC_CHILD", name)
             .output()
             .expect("start the child test process");
@@ -321,7 +338,10 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(out.status.success(), "child {name} failed:\n{text}");
-        assert!(text.contains("CHILD-OK"), "child {name} did not run:\n{text}");
+        assert!(
+            text.contains("CHILD-OK"),
+            "child {name} did not run:\n{text}"
+        );
     }
 
     /// True in the child process `run_child(name)` started.
@@ -394,12 +414,21 @@ mod tests {
                 let l = Layout::from_size_align(size, 8).unwrap();
                 let zero = next() % 2 == 0;
                 // SAFETY: non-zero layout; freed below with the same layout.
-                let p = unsafe { if zero { a.alloc_zeroed(l) } else { a.alloc(l) } };
+                let p = unsafe {
+                    if zero {
+                        a.alloc_zeroed(l)
+                    } else {
+                        a.alloc(l)
+                    }
+                };
                 assert!(!p.is_null());
                 // SAFETY: p holds `size` bytes.
                 let bytes = unsafe { core::slice::from_raw_parts_mut(p, size) };
                 if zero {
-                    assert!(bytes.iter().all(|&b| b == 0), "alloc_zeroed of {size} not zero");
+                    assert!(
+                        bytes.iter().all(|&b| b == 0),
+                        "alloc_zeroed of {size} not zero"
+                    );
                 }
                 let tag = i as u8 | 1;
                 bytes.fill(tag);
@@ -409,12 +438,16 @@ mod tests {
                 // SAFETY: p is live with layout l; freed once.
                 unsafe {
                     let bytes = core::slice::from_raw_parts(p, l.size());
-                    assert!(bytes.iter().all(|&b| b == tag), "live object of {} changed", l.size());
+                    assert!(
+                        bytes.iter().all(|&b| b == tag),
+                        "live object of {} changed",
+                        l.size()
+                    );
                     a.dealloc(p, l);
                 }
             }
             for &(start, bytes, _) in &hooks::released_since(0) {
-                worst |= start % 65536 | bytes % 65536;
+                worst |= (start % 65536) | (bytes % 65536);
             }
         }
         assert_eq!(worst, 0, "a release was not whole 64 KiB pages");

@@ -987,17 +987,27 @@ mod tests {
         unsafe { base.write_bytes(0xAB, n * PAGE_SIZE) };
         // SAFETY: the range is mapped and ours.
         if unsafe { libc::mlock(base.cast(), n * PAGE_SIZE) } != 0 {
-            eprintln!("skipped: mlock failed ({})", std::io::Error::last_os_error());
+            eprintln!(
+                "skipped: mlock failed ({})",
+                std::io::Error::last_os_error()
+            );
             return;
         }
         free(map, h, s);
         let calls = hooks::RELEASE_CALLS.with(Cell::get);
         assert_eq!(scavenge(h, map, 0), 0, "nothing can be released");
         let tried = hooks::released_since(calls);
-        assert_eq!(tried, [(base as usize, n * PAGE_SIZE, false)], "madvise was tried and failed");
+        assert_eq!(
+            tried,
+            [(base as usize, n * PAGE_SIZE, false)],
+            "madvise was tried and failed"
+        );
         {
             let g = h.lock();
-            assert_eq!((g.free_pages, g.released_total, g.scavenges), ([n, 0], 0, 0));
+            assert_eq!(
+                (g.free_pages, g.released_total, g.scavenges),
+                ([n, 0], 0, 0)
+            );
             assert_eq!(g.release_failures, 1);
             // The trigger on free backs off by what could not be released.
             assert_eq!(g.unreleasable, n * PAGE_SIZE);
@@ -1007,7 +1017,10 @@ mod tests {
         // SAFETY: t is ours; the range is still locked and mapped.
         unsafe {
             assert_eq!(t, s);
-            assert!(!(*t).zeroed, "a run madvise did not release is not known zero");
+            assert!(
+                !(*t).zeroed,
+                "a run madvise did not release is not known zero"
+            );
             assert_eq!(*base.add(n * PAGE_SIZE - 1), 0xAB);
             libc::munlock(base.cast(), n * PAGE_SIZE);
         }
@@ -1078,7 +1091,10 @@ mod tests {
                 let (b, n) = run(s);
                 // SAFETY: the span is live and ours.
                 let bytes = unsafe { core::slice::from_raw_parts(b as *const u8, n) };
-                assert!(bytes.iter().all(|&x| x == 0x5C), "granule {granule}: live run wiped");
+                assert!(
+                    bytes.iter().all(|&x| x == 0x5C),
+                    "granule {granule}: live run wiped"
+                );
             }
             let g = h.lock();
             consistent(&g);
@@ -1168,9 +1184,22 @@ mod tests {
         let after_flush = seen();
         hooks::ON_SYSCALL.with(|h| h.set(None));
         PROBE.with(|p| p.set((0, 0)));
-        assert!(after_alloc[0] >= 1, "the arena mmap was seen: {after_alloc:?}");
-        assert!(after_large_free[2] > after_alloc[2], "madvise on the large free path: {after_large_free:?}");
-        assert!(after_flush[2] > after_large_free[2], "madvise on the central list's path: {after_flush:?}");
-        assert_eq!([after_flush[1], after_flush[3]], [0, 0], "a lock was held across a syscall: {after_flush:?}");
+        assert!(
+            after_alloc[0] >= 1,
+            "the arena mmap was seen: {after_alloc:?}"
+        );
+        assert!(
+            after_large_free[2] > after_alloc[2],
+            "madvise on the large free path: {after_large_free:?}"
+        );
+        assert!(
+            after_flush[2] > after_large_free[2],
+            "madvise on the central list's path: {after_flush:?}"
+        );
+        assert_eq!(
+            [after_flush[1], after_flush[3]],
+            [0, 0],
+            "a lock was held across a syscall: {after_flush:?}"
+        );
     }
 }
