@@ -18,7 +18,10 @@
 //! Lock order: a class lock, then the page heap's (never the other way). A
 //! span returned to the page heap may make the scavenger due; `release`
 //! hands that back to its caller, which runs it after dropping the class
-//! lock, so no `madvise` ever runs under a class lock.
+//! lock, so no `madvise` ever runs under a class lock. A new span may need a
+//! new arena: the page heap maps it with its own lock dropped, but this
+//! class's lock stays held meanwhile (`refill` runs under it): rare, an
+//! arena is 64 MiB and a metadata chunk serves hundreds of spans.
 
 use super::lock::SpinLock;
 use super::page_heap::{self, PageHeap, PageMap, ScavengeDue};

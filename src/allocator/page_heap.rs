@@ -1156,7 +1156,7 @@ mod tests {
             }
             let _ = tx.send(());
         });
-        let free = rx.recv_timeout(std::time::Duration::from_secs(2)).is_ok();
+        let free = rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
         PROBED.with(|p| {
             let mut a = p.get();
             a[2 * madvise as usize + !free as usize] += 1;
