@@ -14,9 +14,17 @@
 //! a freed object finds its span through the page map, so the central list
 //! only tracks spans that can serve an allocation (`partial`), and a span
 //! whose every object came back is returned to the page heap at once.
+//!
+//! Lock order: a class lock, then the page heap's (never the other way). A
+//! span returned to the page heap may make the scavenger due; `release`
+//! hands that back to its caller, which runs it after dropping the class
+//! lock, so no `madvise` ever runs under a class lock. A new span may need a
+//! new arena: the page heap maps it with its own lock dropped, but this
+//! class's lock stays held meanwhile (`refill` runs under it): rare, an
+//! arena is 64 MiB and a metadata chunk serves hundreds of spans.
 
 use super::lock::SpinLock;
-use super::page_heap::{PageHeap, PageMap};
+use super::page_heap::{self, PageHeap, PageMap, ScavengeDue};
 use super::span::{ClassInfo, FreeObject, Span, SpanList, SpanState};
 use core::ptr;
 
@@ -101,8 +109,8 @@ impl CentralList {
         map: &PageMap,
         pages: &SpinLock<PageHeap>,
     ) -> *mut Span {
-        let mut heap = pages.lock();
-        let s = heap.alloc_span(map, info.pages, 1);
+        // The page heap maps memory with its lock dropped (the class lock stays held).
+        let (_heap, s) = page_heap::alloc_span(pages, map, info.pages, 1);
         if s.is_null() {
             return s;
         }
@@ -120,6 +128,8 @@ impl CentralList {
 
     /// Gives `n` objects starting at `head` (linked through their first word)
     /// back to their spans; spans that become empty go back to the page heap.
+    /// Returns whether the scavenger is due: the caller runs it once it has
+    /// dropped this list's lock.
     ///
     /// # Safety
     /// Every object on the chain is a slot of a span of this class in this
@@ -130,7 +140,8 @@ impl CentralList {
         mut n: u32,
         map: &PageMap,
         pages: &SpinLock<PageHeap>,
-    ) {
+    ) -> ScavengeDue {
+        let mut due = ScavengeDue::NO;
         // Objects freed together usually share a span: look the span up only
         // when an object falls outside the last one.
         let (mut s, mut lo, mut hi): (*mut Span, usize, usize) = (ptr::null_mut(), 0, 0);
@@ -155,7 +166,7 @@ impl CentralList {
                         (*s).on_partial = false;
                     }
                     self.spans -= 1;
-                    pages.lock().free_span(map, s);
+                    due = due.or(pages.lock().free_span(map, s));
                     (lo, hi) = (0, 0);
                 } else if !(*s).on_partial {
                     self.partial.push(s);
@@ -163,5 +174,6 @@ impl CentralList {
                 }
             }
         }
+        due
     }
 }

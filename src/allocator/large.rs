@@ -17,15 +17,18 @@
 //! to the next large request of exactly its page count (alignment at most a
 //! page). A cached run stays in use as far as the page heap knows (it counts
 //! in `heap_in_use`, like objects parked in a thread cache) until the cache
-//! is flushed (thread exit, `flush_thread_cache`). Runs of 1 MiB and more
+//! is flushed (thread exit, `flush_thread_cache`). Longer runs (over 256 KiB)
 //! always go back to the page heap, so its scavenger sees them.
 //!
 //! The fact a reader gets wrong: `alloc_zeroed` of a large object usually
 //! costs no `memset` at all. Pages fresh from the OS and pages the scavenger
 //! released (`MADV_DONTNEED`) read as zero, and the page heap remembers which
 //! runs are in that state (`Span::zeroed`), so only a run reused while still
-//! resident is cleared. Go does the same with `needzero`.
+//! resident is cleared. Go does the same with `needzero`. A run counts as
+//! zero only if the release really happened: `madvise` fails on locked
+//! pages (`mlock`, `mlockall`), and such a run stays resident and is cleared.
 
+use super::page_heap::{self, ScavengeDue};
 use super::span::{Span, SpanState};
 use super::thread_cache::{bump, ThreadCache};
 use super::Heap;
@@ -88,8 +91,7 @@ impl Heap {
         let npages = size.div_ceil(PAGE_SIZE).max(1);
         let align_pages = (align / PAGE_SIZE).max(1);
         let (base, zeroed) = {
-            let mut pages = self.pages.lock();
-            let s = pages.alloc_span(&self.map, npages, align_pages);
+            let (mut pages, s) = page_heap::alloc_span(&self.pages, &self.map, npages, align_pages);
             if s.is_null() {
                 return ptr::null_mut();
             }
@@ -124,16 +126,18 @@ impl Heap {
 
     /// Frees large span `s` (the page map's entry for the object's base).
     fn free_large_span(&self, s: *mut Span, size: usize) {
-        let mut pages = self.pages.lock();
-        // SAFETY: s is the span of a live large object (the caller's pointer
-        // is its base, checked in debug builds), handed back once.
-        unsafe {
+        let due = {
+            let mut pages = self.pages.lock();
             let l = &mut pages.large;
             l.frees += 1;
             l.requested_freed += size as u64;
-            l.bytes_freed += (*s).bytes() as u64;
-            pages.free_span(&self.map, s);
-        }
+            // SAFETY: s is the span of a live large object (the caller's
+            // pointer is its base, checked in debug builds), handed back once.
+            l.bytes_freed += unsafe { (*s).bytes() } as u64;
+            pages.free_span(&self.map, s)
+        };
+        // The lock is dropped: the scavenger's madvise runs outside it.
+        due.run(&self.pages, &self.map);
     }
 
     /// Like [`Heap::alloc_large`], trying the calling thread's cached runs first.
@@ -193,11 +197,16 @@ impl Heap {
         self.free_large_span(s, size)
     }
 
-    /// Accounts an in-place resize of a large object (same page count).
+    /// Accounts an in-place resize of a large object (same page count): the
+    /// live request changes by `new - old`, and only a growth counts towards
+    /// the bytes requested ever (it is no new allocation).
     pub(crate) fn resize_large(&self, old: usize, new: usize) {
         let mut pages = self.pages.lock();
-        pages.large.requested += new as u64;
-        pages.large.requested_freed += old as u64;
+        if new >= old {
+            pages.large.requested += (new - old) as u64;
+        } else {
+            pages.large.requested_freed += (old - new) as u64;
+        }
     }
 }
 
@@ -205,11 +214,13 @@ impl Heap {
 pub(crate) fn flush(cache: &mut ThreadCache) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
+    let mut due = ScavengeDue::NO;
     for slot in cache.large.spans.iter_mut() {
         let s = core::mem::replace(slot, ptr::null_mut());
         if !s.is_null() {
             // The run counted as freed when it was cached; now the pages go back.
-            heap.pages.lock().free_span(&heap.map, s);
+            due = due.or(heap.pages.lock().free_span(&heap.map, s));
         }
     }
+    due.run(&heap.pages, &heap.map);
 }

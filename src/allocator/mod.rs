@@ -361,7 +361,7 @@ impl GoAlloc {
     /// ```
     pub fn scavenge(&self, keep_bytes: usize) -> usize {
         match self.existing_heap() {
-            Some(h) => h.pages.lock().scavenge(&h.map, keep_bytes),
+            Some(h) => page_heap::scavenge(&h.pages, &h.map, keep_bytes),
             None => 0,
         }
     }

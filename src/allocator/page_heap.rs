@@ -10,6 +10,18 @@
 //! neighbours found through the page map. One lock guards it all (Go's
 //! `mheap_.lock`); central lists take it only to get or return whole spans.
 //!
+//! **No system call under the lock.** `mmap` (a new arena, a page map leaf,
+//! a metadata chunk) and `madvise` (the scavenger) can take long, and every
+//! thread that needs a span waits for this lock. So [`alloc_span`] drops the
+//! lock, maps, takes it again and retries; and [`scavenge`] takes a batch of
+//! runs off the free lists under the lock, releases them unlocked, and puts
+//! them back under the lock. While out, such a run is in state `Large` and on
+//! no list, so no allocation finds it and no freed neighbour merges with it
+//! (the same trick `alloc_span` uses for the pieces it cuts). A free never
+//! scavenges inside the lock either: [`PageHeap::free_span`] returns a
+//! [`ScavengeDue`] that the caller runs once it has dropped every allocator
+//! lock (the central list's too).
+//!
 //! **How this departs from Go.** Go's page allocator (`mpagealloc.go`) is a
 //! bitmap of pages with an implicit radix tree of summaries over it (five
 //! levels, each entry holding the free run at its start, its end and its
@@ -33,10 +45,15 @@
 //! The fact a reader gets wrong: the scavenger does not unmap memory. It
 //! calls `madvise(MADV_DONTNEED)` on free runs, which keeps the address range
 //! reserved (the span stays on a free list, marked `released`) and only drops
-//! the physical pages. Pages fresh from the OS count as released too, as in
-//! Go, so "resident" here is reserved minus released: an upper bound on the
-//! RSS this heap causes.
+//! the physical pages. It marks a run released (and known zero) only if the
+//! call succeeded: on locked pages (`mlock`, `mlockall`) it fails and the run
+//! stays resident, its old bytes intact. On a kernel whose pages are larger
+//! than ours (16 or 64 KiB, see `os.rs`) it releases only the whole OS pages
+//! inside a run and splits the edges off as resident runs. Pages fresh from
+//! the OS count as released too, as in Go, so "resident" here is reserved
+//! minus released: an upper bound on the RSS this heap causes.
 
+use super::lock::{SpinGuard, SpinLock};
 use super::os;
 use super::span::{Span, SpanList, SpanState};
 use crate::size_class::PAGE_SIZE;
@@ -52,8 +69,16 @@ const LEAF_BITS: usize = 18;
 const LEAF_LEN: usize = 1 << LEAF_BITS;
 /// Bytes of span metadata reserved at a time.
 const META_CHUNK: usize = 64 << 10;
+/// Span metadata `alloc_span` may need under one lock hold: the remainder of
+/// an old arena, the carved run, and the pieces cut off either end.
+const META_PER_ALLOC: usize = 4;
 /// How much idle resident memory the heap keeps before the scavenger runs, by default.
 pub const DEFAULT_SCAVENGE_THRESHOLD: usize = 64 << 20;
+/// Runs one scavenger round takes off the free lists (then releases unlocked).
+const SCAVENGE_BATCH: usize = 16;
+/// Free runs the scavenger looks at and passes over (too short to hold a
+/// whole OS page) before it gives up a round.
+const SCAVENGE_SKIP: usize = 64;
 
 type Leaf = [AtomicPtr<Span>; LEAF_LEN];
 
@@ -86,7 +111,8 @@ impl PageMap {
     }
 
     /// Makes sure leaves exist for pages `[page, page + n)`; false if the OS refuses.
-    /// Called under the page heap's lock.
+    /// Called without the page heap's lock (it maps memory): two threads may
+    /// race for a leaf, and the loser unmaps its own.
     fn ensure(&self, page: usize, n: usize) -> bool {
         let (lo, hi) = (page >> LEAF_BITS, (page + n - 1) >> LEAF_BITS);
         for i in lo..=hi {
@@ -98,7 +124,18 @@ impl PageMap {
                 if leaf.is_null() {
                     return false;
                 }
-                root.store(leaf.cast(), Ordering::Release);
+                if root
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        leaf.cast(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_err()
+                {
+                    // SAFETY: our leaf was never published; no one has seen it.
+                    unsafe { os::unmap(leaf, core::mem::size_of::<Leaf>()) };
+                }
             }
         }
         true
@@ -139,6 +176,8 @@ pub(crate) struct PageHeap {
     frontier: usize,
     frontier_end: usize,
     meta_free: *mut Span,
+    /// Spans on `meta_free`.
+    meta_free_len: usize,
     meta_bump: usize,
     meta_end: usize,
     /// Bytes reserved from the OS for objects (arenas).
@@ -147,10 +186,16 @@ pub(crate) struct PageHeap {
     pub meta_bytes: usize,
     /// Pages in spans in use (small-object spans and large objects).
     pub in_use_pages: usize,
-    /// Pages on the free lists: `[resident, released]`.
+    /// Pages on the free lists: `[resident, released]`. Runs the scavenger
+    /// has out (`scavenging_pages`) are in neither; they count as resident.
     pub free_pages: [usize; 2],
+    /// Pages of free runs the scavenger has off the lists right now.
+    pub scavenging_pages: usize,
     /// Idle resident bytes kept before the scavenger releases the rest.
     pub scavenge_threshold: usize,
+    /// Bytes whose release failed since the last round that released all it
+    /// tried: the scavenger a free triggers waits until this much more is idle.
+    unreleasable: usize,
     /// Spans handed out (to central lists or large objects).
     pub span_allocs: u64,
     /// Arenas reserved from the OS.
@@ -159,12 +204,67 @@ pub(crate) struct PageHeap {
     pub released_total: u64,
     /// Scavenger runs that released something.
     pub scavenges: u64,
+    /// madvise calls the kernel refused (e.g. locked pages).
+    pub release_failures: u64,
     /// Large objects (see `large.rs`).
     pub large: super::large::LargeCounters,
 }
 
 // SAFETY: the raw pointers are owned by the heap and only used under its lock.
 unsafe impl Send for PageHeap {}
+
+/// A free run the scavenger has taken off the lists, and what it will release.
+#[derive(Clone, Copy)]
+struct Outgoing {
+    run: *mut Span,
+    /// The whole OS pages inside the run: `[lo, hi)`.
+    lo: usize,
+    hi: usize,
+    /// Metadata for the resident pieces before `lo` and after `hi` (null if the piece is empty).
+    front: *mut Span,
+    back: *mut Span,
+}
+
+impl Outgoing {
+    const NONE: Outgoing = Outgoing {
+        run: ptr::null_mut(),
+        lo: 0,
+        hi: 0,
+        front: ptr::null_mut(),
+        back: ptr::null_mut(),
+    };
+}
+
+/// Whether a free asked for the scavenger. Run it with [`ScavengeDue::run`]
+/// once no allocator lock is held.
+#[must_use = "run the scavenger once the locks are dropped"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScavengeDue(bool);
+
+impl ScavengeDue {
+    /// Nothing to do.
+    pub const NO: ScavengeDue = ScavengeDue(false);
+
+    /// Due if either is.
+    pub fn or(self, other: ScavengeDue) -> ScavengeDue {
+        ScavengeDue(self.0 | other.0)
+    }
+
+    /// Whether the scavenger is due.
+    #[cfg(test)]
+    pub fn is_due(self) -> bool {
+        self.0
+    }
+
+    /// Runs the scavenger down to the heap's threshold if it is due. Takes
+    /// the page heap's lock itself: call it with no allocator lock held.
+    pub fn run(self, pages: &SpinLock<PageHeap>, map: &PageMap) {
+        if self.0 {
+            let keep = pages.lock().scavenge_threshold;
+            scavenge(pages, map, keep);
+        }
+    }
+}
 
 impl PageHeap {
     /// Bytes from the OS that are not resident: released runs plus the untouched frontier.
@@ -177,22 +277,38 @@ impl PageHeap {
         self.reserved - self.in_use_pages * PAGE_SIZE
     }
 
+    /// Span metadata that can be handed out without asking the OS.
+    fn meta_available(&self) -> usize {
+        self.meta_free_len + (self.meta_end - self.meta_bump) / core::mem::size_of::<Span>()
+    }
+
+    /// Adds a metadata chunk from the OS ([`META_CHUNK`] bytes). What was left
+    /// of the current chunk goes on the free list first.
+    fn add_meta_chunk(&mut self, chunk: *mut u8) {
+        let size = core::mem::size_of::<Span>();
+        while self.meta_bump + size <= self.meta_end {
+            let s = self.meta_bump as *mut Span;
+            self.meta_bump += size;
+            self.free_meta(s);
+        }
+        self.meta_bytes += META_CHUNK;
+        self.meta_bump = chunk as usize;
+        self.meta_end = chunk as usize + META_CHUNK;
+    }
+
+    /// Fresh zeroed span metadata, or null if none is left. Never asks the OS
+    /// (it runs under the lock): [`lock_with_meta`] tops the pool up first.
     fn alloc_meta(&mut self) -> *mut Span {
         let s = if !self.meta_free.is_null() {
             let s = self.meta_free;
             // SAFETY: spans on the metadata free list are valid, unused Span memory.
             self.meta_free = unsafe { (*s).next };
+            self.meta_free_len -= 1;
             s
         } else {
             let size = core::mem::size_of::<Span>();
             if self.meta_bump + size > self.meta_end {
-                let chunk = os::reserve(META_CHUNK);
-                if chunk.is_null() {
-                    return ptr::null_mut();
-                }
-                self.meta_bytes += META_CHUNK;
-                self.meta_bump = chunk as usize;
-                self.meta_end = chunk as usize + META_CHUNK;
+                return ptr::null_mut();
             }
             let s = self.meta_bump as *mut Span;
             self.meta_bump += size;
@@ -212,6 +328,7 @@ impl PageHeap {
             (*s).next = self.meta_free;
         }
         self.meta_free = s;
+        self.meta_free_len += 1;
     }
 
     fn list_index(npages: usize) -> usize {
@@ -326,39 +443,52 @@ impl PageHeap {
         ptr::null_mut()
     }
 
-    /// A new span of `n` pages cut from the frontier, growing the heap if needed.
-    fn carve_frontier(&mut self, map: &PageMap, n: usize) -> *mut Span {
+    /// Makes `[arena, arena + size)` (fresh from the OS, its page map leaves
+    /// in place) the frontier; the rest of the old frontier becomes an
+    /// ordinary released free run.
+    fn add_arena(&mut self, map: &PageMap, arena: usize, size: usize) {
+        self.reserved += size;
+        self.os_reservations += 1;
+        if self.frontier_end > self.frontier {
+            let rest = self.alloc_meta();
+            if !rest.is_null() {
+                // SAFETY: rest is fresh metadata we own.
+                unsafe {
+                    (*rest).page = self.frontier / PAGE_SIZE;
+                    (*rest).npages = (self.frontier_end - self.frontier) / PAGE_SIZE;
+                    (*rest).released = true;
+                    (*rest).zeroed = true;
+                }
+                // Counted as released while it was frontier; stays released.
+                self.frontier = self.frontier_end;
+                self.insert_free(map, rest);
+            }
+        }
+        self.frontier = arena;
+        self.frontier_end = arena + size;
+    }
+
+    /// An unlisted free run of at least `n` pages (still counted in
+    /// `free_pages`): a listed one, or one cut from the frontier. `Err(bytes)`
+    /// if the frontier is too short and an arena of `bytes` must be mapped
+    /// first; `Ok(null)` if metadata ran out.
+    fn take_run(&mut self, n: usize) -> Result<*mut Span, usize> {
+        let s = self.find_free(n);
+        if !s.is_null() {
+            // SAFETY: s is a listed free run.
+            unsafe {
+                let rel = (*s).released as usize;
+                self.list_remove(rel, Self::list_index((*s).npages), s);
+            }
+            return Ok(s);
+        }
         let bytes = n * PAGE_SIZE;
         if self.frontier_end - self.frontier < bytes {
-            let size = bytes.div_ceil(ARENA_BYTES) * ARENA_BYTES;
-            let arena = os::reserve(size) as usize;
-            if arena == 0 || !map.ensure(arena / PAGE_SIZE, size / PAGE_SIZE) {
-                return ptr::null_mut();
-            }
-            self.reserved += size;
-            self.os_reservations += 1;
-            // The rest of the old arena becomes an ordinary released free run.
-            if self.frontier_end > self.frontier {
-                let rest = self.alloc_meta();
-                if !rest.is_null() {
-                    // SAFETY: rest is fresh metadata we own.
-                    unsafe {
-                        (*rest).page = self.frontier / PAGE_SIZE;
-                        (*rest).npages = (self.frontier_end - self.frontier) / PAGE_SIZE;
-                        (*rest).released = true;
-                        (*rest).zeroed = true;
-                    }
-                    // Counted as released while it was frontier; stays released.
-                    self.frontier = self.frontier_end;
-                    self.insert_free(map, rest);
-                }
-            }
-            self.frontier = arena;
-            self.frontier_end = arena + size;
+            return Err(bytes.div_ceil(ARENA_BYTES) * ARENA_BYTES);
         }
         let s = self.alloc_meta();
         if s.is_null() {
-            return s;
+            return Ok(s);
         }
         // SAFETY: s is fresh metadata we own.
         unsafe {
@@ -371,7 +501,7 @@ impl PageHeap {
         // Not on a list yet: account it as a released free run so `split` can
         // treat it like one.
         self.free_pages[1] += n;
-        s
+        Ok(s)
     }
 
     /// Cuts `[page, page + n)` off the front of free (unlisted) run `s` as a new free run.
@@ -420,31 +550,10 @@ impl PageHeap {
         true
     }
 
-    /// A run of `n` pages whose base is a multiple of `align_pages` pages
-    /// (a power of two), or null. The span comes back unlisted with state
-    /// `Large`; the caller sets its final state and page map entries. `zeroed` says
-    /// whether its memory is known to be zero.
-    pub fn alloc_span(&mut self, map: &PageMap, n: usize, align_pages: usize) -> *mut Span {
-        let Some(need) = n.checked_add(align_pages - 1) else {
-            return ptr::null_mut();
-        };
-        if need > (os::ADDRESS_LIMIT / PAGE_SIZE) {
-            return ptr::null_mut();
-        }
-        let mut s = self.find_free(need);
-        if s.is_null() {
-            s = self.carve_frontier(map, need);
-            if s.is_null() {
-                return s;
-            }
-        } else {
-            // Still counted in free_pages until the end of this function.
-            // SAFETY: s is a listed free run.
-            unsafe {
-                let rel = (*s).released as usize;
-                self.list_remove(rel, Self::list_index((*s).npages), s);
-            }
-        }
+    /// Turns unlisted run `s` (at least `n + align_pages - 1` pages) into
+    /// the in-use run of `n` pages at its first `align_pages` boundary,
+    /// giving the ends back; null (and `s` back on the lists) if metadata ran out.
+    fn cut_span(&mut self, map: &PageMap, s: *mut Span, n: usize, align_pages: usize) -> *mut Span {
         // SAFETY: s is an unlisted run we own.
         unsafe {
             // Not `Free` any more: the pieces split off below must not merge back into it.
@@ -477,9 +586,10 @@ impl PageHeap {
         self.insert_free(map, s);
     }
 
-    /// Returns a span in use to the free lists, then runs the scavenger if
-    /// more idle resident memory than the threshold is kept.
-    pub fn free_span(&mut self, map: &PageMap, s: *mut Span) {
+    /// Returns a span in use to the free lists. Says whether the scavenger is
+    /// due (more idle resident memory than the threshold, plus what it could
+    /// not release last time); the caller runs it after dropping its locks.
+    pub fn free_span(&mut self, map: &PageMap, s: *mut Span) -> ScavengeDue {
         // SAFETY: s is a span in use that its owner gives back.
         unsafe {
             self.in_use_pages -= (*s).npages;
@@ -487,38 +597,127 @@ impl PageHeap {
             (*s).zeroed = false;
         }
         self.insert_free(map, s);
-        if self.free_pages[0] * PAGE_SIZE > self.scavenge_threshold {
-            self.scavenge(map, self.scavenge_threshold);
-        }
+        ScavengeDue(
+            self.free_pages[0] * PAGE_SIZE
+                > self.scavenge_threshold.saturating_add(self.unreleasable),
+        )
     }
 
-    /// Releases resident free runs, longest first, until at most `keep`
-    /// idle resident bytes remain. Returns the bytes released.
-    pub fn scavenge(&mut self, map: &PageMap, keep: usize) -> usize {
-        let mut released = 0;
-        while self.free_pages[0] * PAGE_SIZE > keep {
-            let mut s = self.free[0][0].head;
+    /// Takes up to `out.len()` resident free runs, longest first, off the
+    /// lists for release while more than `keep` idle resident bytes remain.
+    /// Runs holding no whole `granule` (OS page) are passed over. Returns how many.
+    fn take_for_release(&mut self, keep: usize, granule: usize, out: &mut [Outgoing]) -> usize {
+        let mut n = 0;
+        let mut skips = 0;
+        // Lists longest first: the long-run list, then exact lists 128 down
+        // to the shortest that can hold a whole OS page.
+        let shortest = granule.div_ceil(PAGE_SIZE).max(1);
+        let mut idx = 0;
+        let mut s = self.free[0][0].head;
+        while n < out.len() && self.free_pages[0] * PAGE_SIZE > keep && skips < SCAVENGE_SKIP {
             if s.is_null() {
-                s = match self.free[0][1..].iter().rev().find(|l| !l.is_empty()) {
-                    Some(l) => l.head,
-                    None => break,
-                };
+                // Next non-empty exact list below `idx` (0 stands for above 128).
+                let mut i = if idx == 0 { EXACT_LISTS } else { idx - 1 };
+                while i >= shortest && self.free[0][i].is_empty() {
+                    i -= 1;
+                }
+                if i < shortest {
+                    break;
+                }
+                idx = i;
+                s = self.free[0][i].head;
+                continue;
             }
+            // SAFETY: s is a listed resident free run.
+            let (base, bytes, next) = unsafe { ((*s).base(), (*s).bytes(), (*s).next) };
+            let Some((lo, hi)) = os::inner_range(base, bytes, granule) else {
+                skips += 1;
+                s = next;
+                continue;
+            };
+            let need = (lo > base) as usize + (hi < base + bytes) as usize;
+            if self.meta_available() < need {
+                break;
+            }
+            let front = if lo > base {
+                self.alloc_meta()
+            } else {
+                ptr::null_mut()
+            };
+            let back = if hi < base + bytes {
+                self.alloc_meta()
+            } else {
+                ptr::null_mut()
+            };
             self.take_free(s);
-            // SAFETY: s is a free run no one uses; releasing its pages is safe.
+            // SAFETY: s is ours now, on no list.
+            unsafe { (*s).state = SpanState::Large };
+            self.scavenging_pages += bytes / PAGE_SIZE;
+            out[n] = Outgoing {
+                run: s,
+                lo,
+                hi,
+                front,
+                back,
+            };
+            n += 1;
+            s = next;
+        }
+        n
+    }
+
+    /// Puts back runs [`take_for_release`](Self::take_for_release) took, after
+    /// their release: released and zeroed if `ok`, resident (and not known
+    /// zero) if the kernel refused. Returns the bytes released and whether any failed.
+    fn put_back(&mut self, map: &PageMap, runs: &[Outgoing], ok: &[bool]) -> (usize, bool) {
+        let (mut released, mut failed) = (0, false);
+        for (o, &ok) in runs.iter().zip(ok) {
+            let s = o.run;
+            // SAFETY: s and the edge metadata are ours: taken off the lists
+            // (or allocated) by take_for_release and seen by no one since.
             unsafe {
-                os::release((*s).base() as *mut u8, (*s).bytes());
-                released += (*s).bytes();
+                let (base, end) = ((*s).base(), (*s).base() + (*s).bytes());
+                self.scavenging_pages -= (*s).npages;
+                if !ok {
+                    for m in [o.front, o.back] {
+                        if !m.is_null() {
+                            self.free_meta(m);
+                        }
+                    }
+                    // A failed madvise may have dropped some pages: not zeroed.
+                    (*s).released = false;
+                    (*s).zeroed = false;
+                    self.unreleasable += end - base;
+                    self.release_failures += 1;
+                    failed = true;
+                    self.insert_free(map, s);
+                    continue;
+                }
+                for (m, from, to) in [(o.front, base, o.lo), (o.back, o.hi, end)] {
+                    if !m.is_null() {
+                        (*m).page = from / PAGE_SIZE;
+                        (*m).npages = (to - from) / PAGE_SIZE;
+                        (*m).released = false;
+                        (*m).zeroed = false;
+                        self.insert_free(map, m);
+                    }
+                }
+                (*s).page = o.lo / PAGE_SIZE;
+                (*s).npages = (o.hi - o.lo) / PAGE_SIZE;
                 (*s).released = true;
                 (*s).zeroed = true;
+                released += o.hi - o.lo;
+                self.insert_free(map, s);
             }
-            self.insert_free(map, s);
         }
         if released > 0 {
             self.released_total += released as u64;
             self.scavenges += 1;
         }
-        released
+        if !failed {
+            self.unreleasable = 0;
+        }
+        (released, failed)
     }
 
     /// Number of free runs on the lists (for tests of coalescing).
@@ -539,83 +738,490 @@ impl PageHeap {
     }
 }
 
+/// Takes the lock with at least `want` span metadata available, mapping a
+/// chunk (unlocked) if needed. Returns the guard, possibly with less if the OS refused.
+fn lock_with_meta(pages: &SpinLock<PageHeap>, want: usize) -> SpinGuard<'_, PageHeap> {
+    let mut h = pages.lock();
+    while h.meta_available() < want {
+        drop(h);
+        let chunk = os::reserve(META_CHUNK);
+        h = pages.lock();
+        if chunk.is_null() {
+            break;
+        }
+        h.add_meta_chunk(chunk);
+    }
+    h
+}
+
+/// Maps an arena of `bytes` and the page map leaves for it; unmaps it again
+/// if the page map cannot grow. Null if either fails. No lock held.
+fn map_arena(map: &PageMap, bytes: usize) -> usize {
+    let arena = os::reserve(bytes);
+    if arena.is_null() {
+        return 0;
+    }
+    if !map.ensure(arena as usize / PAGE_SIZE, bytes / PAGE_SIZE) {
+        // SAFETY: the arena was never published; no one has seen it.
+        unsafe { os::unmap(arena, bytes) };
+        return 0;
+    }
+    arena as usize
+}
+
+/// A run of `n` pages whose base is a multiple of `align_pages` pages (a
+/// power of two), or null. Returns with the page heap's lock held, so the
+/// caller can record the span before anyone else sees it: the span comes
+/// back unlisted with state `Large`; the caller sets its final state and
+/// page map entries. `zeroed` says whether its memory is known to be zero.
+///
+/// Maps memory (an arena, page map leaves, metadata) only with the lock dropped.
+pub(crate) fn alloc_span<'a>(
+    pages: &'a SpinLock<PageHeap>,
+    map: &PageMap,
+    n: usize,
+    align_pages: usize,
+) -> (SpinGuard<'a, PageHeap>, *mut Span) {
+    let need = match n.checked_add(align_pages - 1) {
+        Some(need) if need <= os::ADDRESS_LIMIT / PAGE_SIZE => need,
+        _ => return (pages.lock(), ptr::null_mut()),
+    };
+    let mut h = lock_with_meta(pages, META_PER_ALLOC);
+    loop {
+        match h.take_run(need) {
+            Ok(s) if s.is_null() => return (h, s),
+            Ok(s) => {
+                let s = h.cut_span(map, s, n, align_pages);
+                return (h, s);
+            }
+            Err(bytes) => {
+                drop(h);
+                let arena = map_arena(map, bytes);
+                h = lock_with_meta(pages, META_PER_ALLOC);
+                if arena == 0 {
+                    return (h, ptr::null_mut());
+                }
+                // The new arena is the frontier and at least `need` pages:
+                // the next round takes a run, whatever others did meanwhile.
+                h.add_arena(map, arena, bytes);
+            }
+        }
+    }
+}
+
+/// Releases resident free runs, longest first, until at most `keep` idle
+/// resident bytes remain (or a release fails, or only runs too short to
+/// hold a whole OS page are left). Returns the bytes released. Takes the
+/// page heap's lock itself and makes no system call under it: call it with
+/// no allocator lock held.
+pub(crate) fn scavenge(pages: &SpinLock<PageHeap>, map: &PageMap, keep: usize) -> usize {
+    match os::granule() {
+        Some(g) => scavenge_in(pages, map, keep, g),
+        None => 0,
+    }
+}
+
+/// [`scavenge`] for OS pages of `granule` bytes (a power of two; tests drive
+/// the sizes other kernels have).
+fn scavenge_in(pages: &SpinLock<PageHeap>, map: &PageMap, keep: usize, granule: usize) -> usize {
+    let mut released = 0;
+    // Edges of runs need metadata only where OS pages are larger than ours.
+    let meta = if granule > PAGE_SIZE {
+        2 * SCAVENGE_BATCH
+    } else {
+        0
+    };
+    loop {
+        let mut batch = [Outgoing::NONE; SCAVENGE_BATCH];
+        let n = lock_with_meta(pages, meta).take_for_release(keep, granule, &mut batch);
+        if n == 0 {
+            break;
+        }
+        let mut ok = [false; SCAVENGE_BATCH];
+        for (o, ok) in batch[..n].iter().zip(ok.iter_mut()) {
+            // SAFETY: [lo, hi) is whole OS pages inside a free run that is on
+            // no list and in no one's hands: nothing reads or writes it.
+            *ok = unsafe { os::release(o.lo as *mut u8, o.hi - o.lo) };
+        }
+        let (got, failed) = pages.lock().put_back(map, &batch[..n], &ok[..n]);
+        released += got;
+        if failed {
+            break;
+        }
+    }
+    released
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allocator::os::hooks;
+    use std::cell::Cell;
 
     /// A zeroed page map and page heap in OS memory (the map is 1 MiB).
-    fn fresh() -> (&'static PageMap, &'static mut PageHeap) {
+    fn fresh() -> (&'static PageMap, &'static SpinLock<PageHeap>) {
         let m = os::reserve(core::mem::size_of::<PageMap>().next_multiple_of(PAGE_SIZE));
-        let h = os::reserve(core::mem::size_of::<PageHeap>().next_multiple_of(PAGE_SIZE));
-        // SAFETY: fresh zeroed mappings; all-zero is a valid PageMap and PageHeap.
-        unsafe { (&*(m as *const PageMap), &mut *(h as *mut PageHeap)) }
+        let h = os::reserve(core::mem::size_of::<SpinLock<PageHeap>>().next_multiple_of(PAGE_SIZE));
+        // SAFETY: fresh zeroed mappings; all-zero is a valid PageMap and an
+        // unlocked SpinLock around a valid empty PageHeap.
+        unsafe { (&*(m as *const PageMap), &*(h as *const SpinLock<PageHeap>)) }
+    }
+
+    /// A run of `n` pages, the lock dropped.
+    fn alloc(map: &PageMap, h: &SpinLock<PageHeap>, n: usize, align: usize) -> *mut Span {
+        alloc_span(h, map, n, align).1
+    }
+
+    /// Frees `s`; runs the scavenger if due, as the callers do.
+    fn free(map: &PageMap, h: &SpinLock<PageHeap>, s: *mut Span) {
+        let due = h.lock().free_span(map, s);
+        due.run(h, map);
+    }
+
+    /// Whether this kernel's pages are at most ours: the tests that expect
+    /// a run to be released whole hold only there (the 16 and 64 KiB cases
+    /// are driven by `big_os_pages_release_only_whole_pages_inside_runs`).
+    fn small_os_pages(test: &str) -> bool {
+        let small = os::granule().is_some_and(|g| g <= PAGE_SIZE);
+        if !small {
+            eprintln!("{test}: skipped, OS pages larger than {PAGE_SIZE} B");
+        }
+        small
+    }
+
+    /// Checks the page accounting adds up (nothing in flight).
+    fn consistent(h: &PageHeap) {
+        assert_eq!(h.scavenging_pages, 0);
+        let mut pages = [0, 0];
+        for (rel, lists) in h.free.iter().enumerate() {
+            for l in lists {
+                let mut s = l.head;
+                while !s.is_null() {
+                    // SAFETY: listed spans are valid.
+                    unsafe {
+                        assert_eq!((*s).state, SpanState::Free);
+                        assert_eq!((*s).released as usize, rel);
+                        pages[rel] += (*s).npages;
+                        s = (*s).next;
+                    }
+                }
+            }
+        }
+        assert_eq!(pages, h.free_pages);
     }
 
     #[test]
     fn runs_split_coalesce_and_map_their_ends() {
         let (map, h) = fresh();
-        h.scavenge_threshold = usize::MAX;
-        let a = h.alloc_span(map, 3, 1);
-        let b = h.alloc_span(map, 5, 1);
-        let c = h.alloc_span(map, 2, 1);
+        h.lock().scavenge_threshold = usize::MAX;
+        let a = alloc(map, h, 3, 1);
+        let b = alloc(map, h, 5, 1);
+        let c = alloc(map, h, 2, 1);
         // SAFETY: the spans are valid and ours.
         unsafe {
             assert_eq!((*b).page, (*a).page + 3);
             assert_eq!((*c).page, (*b).page + 5);
             assert!((*a).zeroed);
-            assert_eq!(h.in_use_pages, 10);
-            assert_eq!(h.reserved, ARENA_BYTES);
-            h.free_span(map, a);
-            h.free_span(map, c);
-            assert_eq!(h.free_runs(), 2);
-            h.free_span(map, b); // merges with both neighbours
-            assert_eq!(h.free_runs(), 1);
-            assert_eq!(h.free_pages[0], 10);
+            assert_eq!(h.lock().in_use_pages, 10);
+            assert_eq!(h.lock().reserved, ARENA_BYTES);
+            free(map, h, a);
+            free(map, h, c);
+            assert_eq!(h.lock().free_runs(), 2);
+            free(map, h, b); // merges with both neighbours
+            assert_eq!(h.lock().free_runs(), 1);
+            assert_eq!(h.lock().free_pages[0], 10);
             // A 7-page request reuses the merged 8-page run's front.
-            let d = h.alloc_span(map, 7, 1);
+            let d = alloc(map, h, 7, 1);
             assert!(!(*d).zeroed);
-            assert_eq!(h.free_pages[0], 3);
-            h.free_span(map, d);
-            assert_eq!(h.free_runs(), 1);
-            assert_eq!(h.in_use_pages, 0);
+            assert_eq!(h.lock().free_pages[0], 3);
+            free(map, h, d);
+            assert_eq!(h.lock().free_runs(), 1);
+            assert_eq!(h.lock().in_use_pages, 0);
         }
+        consistent(&h.lock());
     }
 
     #[test]
     fn aligned_runs_and_scavenging_release_resident_pages() {
+        if !small_os_pages("aligned_runs_and_scavenging_release_resident_pages") {
+            return;
+        }
         let (map, h) = fresh();
-        h.scavenge_threshold = usize::MAX;
-        let _pad = h.alloc_span(map, 1, 1);
-        let s = h.alloc_span(map, 4, 8);
+        h.lock().scavenge_threshold = usize::MAX;
+        let _pad = alloc(map, h, 1, 1);
+        let s = alloc(map, h, 4, 8);
         // SAFETY: the span is valid and ours.
         unsafe {
             assert_eq!((*s).page % 8, 0);
             let p = (*s).base() as *mut u8;
             p.write_bytes(7, (*s).bytes());
-            h.free_span(map, s);
+            free(map, h, s);
         }
-        let resident_before = h.reserved - h.released_bytes();
-        let got = h.scavenge(map, 0);
+        let resident = |h: &PageHeap| h.reserved - h.released_bytes();
+        let resident_before = resident(&h.lock());
+        let got = scavenge(h, map, 0);
         assert_eq!(got, 4 * PAGE_SIZE);
-        assert_eq!(h.free_pages[0], 0);
-        assert_eq!(resident_before - (h.reserved - h.released_bytes()), got);
+        assert_eq!(h.lock().free_pages[0], 0);
+        assert_eq!(resident_before - resident(&h.lock()), got);
         // Released pages come back zeroed and are marked so.
-        let t = h.alloc_span(map, 4, 8);
+        let t = alloc(map, h, 4, 8);
         // SAFETY: the span is valid and ours.
         unsafe {
             assert!((*t).zeroed);
             assert_eq!(*((*t).base() as *const u8), 0);
         }
+        consistent(&h.lock());
     }
 
     #[test]
     fn threshold_triggers_the_scavenger_on_free() {
+        if !small_os_pages("threshold_triggers_the_scavenger_on_free") {
+            return;
+        }
         let (map, h) = fresh();
-        h.scavenge_threshold = 2 * PAGE_SIZE;
-        let s = h.alloc_span(map, 4, 1);
-        h.free_span(map, s);
-        assert_eq!(h.free_pages[0], 0);
-        assert_eq!(h.scavenges, 1);
-        assert!(h.alloc_span(map, usize::MAX / 2, 1).is_null());
+        h.lock().scavenge_threshold = 2 * PAGE_SIZE;
+        let s = alloc(map, h, 4, 1);
+        assert!(h.lock().free_span(map, s).is_due());
+        // Not run yet: the caller runs it once its locks are dropped.
+        assert_eq!(h.lock().free_pages[0], 4);
+        ScavengeDue(true).run(h, map);
+        assert_eq!(h.lock().free_pages[0], 0);
+        assert_eq!(h.lock().scavenges, 1);
+        assert!(alloc(map, h, usize::MAX / 2, 1).is_null());
+        consistent(&h.lock());
+    }
+
+    /// Defect 1: a run on locked pages cannot be released. `madvise` fails;
+    /// the run must stay resident, keep its bytes, and not be marked zeroed.
+    #[test]
+    fn failed_madvise_keeps_the_run_resident_and_not_zeroed() {
+        if !small_os_pages("failed_madvise_keeps_the_run_resident_and_not_zeroed") {
+            return;
+        }
+        let (map, h) = fresh();
+        h.lock().scavenge_threshold = usize::MAX;
+        let n = 16;
+        let s = alloc(map, h, n, 1);
+        // SAFETY: the span is ours.
+        let base = unsafe { (*s).base() as *mut u8 };
+        // SAFETY: the run is ours and n pages long (128 KiB: under the
+        // default RLIMIT_MEMLOCK of 8 MiB, so mlock works without root).
+        unsafe { base.write_bytes(0xAB, n * PAGE_SIZE) };
+        // SAFETY: the range is mapped and ours.
+        if unsafe { libc::mlock(base.cast(), n * PAGE_SIZE) } != 0 {
+            eprintln!(
+                "skipped: mlock failed ({})",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+        free(map, h, s);
+        let calls = hooks::RELEASE_CALLS.with(Cell::get);
+        assert_eq!(scavenge(h, map, 0), 0, "nothing can be released");
+        let tried = hooks::released_since(calls);
+        assert_eq!(
+            tried,
+            [(base as usize, n * PAGE_SIZE, false)],
+            "madvise was tried and failed"
+        );
+        {
+            let g = h.lock();
+            assert_eq!(
+                (g.free_pages, g.released_total, g.scavenges),
+                ([n, 0], 0, 0)
+            );
+            assert_eq!(g.release_failures, 1);
+            // The trigger on free backs off by what could not be released.
+            assert_eq!(g.unreleasable, n * PAGE_SIZE);
+            consistent(&g);
+        }
+        let t = alloc(map, h, n, 1);
+        // SAFETY: t is ours; the range is still locked and mapped.
+        unsafe {
+            assert_eq!(t, s);
+            assert!(
+                !(*t).zeroed,
+                "a run madvise did not release is not known zero"
+            );
+            assert_eq!(*base.add(n * PAGE_SIZE - 1), 0xAB);
+            libc::munlock(base.cast(), n * PAGE_SIZE);
+        }
+    }
+
+    /// Defect 7: an arena whose page map leaves cannot be made is unmapped, not leaked.
+    #[test]
+    fn arena_is_unmapped_when_the_page_map_cannot_grow() {
+        let (map, h) = fresh();
+        let before = hooks::NET_MAPPED.with(Cell::get);
+        hooks::FAIL_RESERVE_OF.with(|f| f.set(core::mem::size_of::<Leaf>()));
+        let s = alloc(map, h, 1, 1);
+        hooks::FAIL_RESERVE_OF.with(|f| f.set(0));
+        assert!(s.is_null());
+        let g = h.lock();
+        assert_eq!((g.reserved, g.os_reservations), (0, 0));
+        // Only the metadata chunk stays mapped.
+        let net = hooks::NET_MAPPED.with(Cell::get) - before;
+        assert_eq!(net, g.meta_bytes as isize, "the 64 MiB arena leaked");
+        drop(g);
+        // With the leaf possible again the heap grows normally.
+        assert!(!alloc(map, h, 1, 1).is_null());
+    }
+
+    /// Defect 2: on kernels with 16 or 64 KiB pages the scavenger releases
+    /// only whole OS pages inside a free run, so a live neighbour sharing an
+    /// OS page with it is never wiped; the edges stay resident, exactly accounted.
+    #[test]
+    fn big_os_pages_release_only_whole_pages_inside_runs() {
+        for granule in [4096usize, 16384, 65536] {
+            let (map, h) = fresh();
+            h.lock().scavenge_threshold = usize::MAX;
+            // live(1) free(1) live(1) free(21) live(1): the frontier starts
+            // wherever mmap put the arena, so the OS pages fall anywhere.
+            let l1 = alloc(map, h, 1, 1);
+            let f1 = alloc(map, h, 1, 1);
+            let l2 = alloc(map, h, 1, 1);
+            let f2 = alloc(map, h, 21, 1);
+            let l3 = alloc(map, h, 1, 1);
+            let live = [l1, l2, l3];
+            // SAFETY: the spans are ours.
+            let run = |s: *mut Span| unsafe { ((*s).base(), (*s).bytes()) };
+            for &s in &live {
+                let (b, n) = run(s);
+                // SAFETY: the span is ours.
+                unsafe { (b as *mut u8).write_bytes(0x5C, n) };
+            }
+            let (f1r, f2r) = (run(f1), run(f2));
+            for s in [f1, f2] {
+                free(map, h, s);
+            }
+            let calls = hooks::RELEASE_CALLS.with(Cell::get);
+            let got = scavenge_in(h, map, 0, granule);
+            let expect: Vec<_> = [f2r, f1r]
+                .iter()
+                .filter_map(|&(b, n)| os::inner_range(b, n, granule))
+                .collect();
+            let want: usize = expect.iter().map(|(lo, hi)| hi - lo).sum();
+            assert_eq!(got, want, "granule {granule}");
+            let tried = hooks::released_since(calls);
+            assert_eq!(tried.len(), expect.len());
+            for (&(start, bytes, ok), &(lo, hi)) in tried.iter().zip(&expect) {
+                assert!(ok);
+                assert_eq!((start, start + bytes), (lo, hi), "granule {granule}");
+                assert!(start % granule == 0 && bytes % granule == 0);
+            }
+            for &s in &live {
+                let (b, n) = run(s);
+                // SAFETY: the span is live and ours.
+                let bytes = unsafe { core::slice::from_raw_parts(b as *const u8, n) };
+                assert!(
+                    bytes.iter().all(|&x| x == 0x5C),
+                    "granule {granule}: live run wiped"
+                );
+            }
+            let g = h.lock();
+            consistent(&g);
+            assert_eq!(g.free_pages, [22 - want / PAGE_SIZE, want / PAGE_SIZE]);
+            assert_eq!(g.released_total as usize, want);
+            if granule <= PAGE_SIZE {
+                assert_eq!(want, 22 * PAGE_SIZE);
+            }
+            // A second round finds nothing more it could release, and stops.
+            drop(g);
+            assert_eq!(scavenge_in(h, map, 0, granule), 0);
+        }
+    }
+
+    thread_local! {
+        /// The heap (address) and class whose locks `probe` tries.
+        static PROBE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+        /// [mmap: lock free, lock held, madvise: locks free, held].
+        static PROBED: Cell<[usize; 4]> = const { Cell::new([0; 4]) };
+    }
+
+    /// Syscall hook: can another thread take the page heap's lock (and, for
+    /// madvise, the probed class's lock) while this thread is in the call?
+    fn probe(kind: hooks::Syscall) {
+        let (heap, class) = PROBE.with(Cell::get);
+        if heap == 0 {
+            return;
+        }
+        let madvise = kind == hooks::Syscall::Madvise;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: heaps are never freed.
+            let h = unsafe { &*(heap as *const crate::allocator::Heap) };
+            drop(h.pages.lock());
+            if madvise {
+                drop(h.central[class].lock());
+            }
+            let _ = tx.send(());
+        });
+        let free = rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+        PROBED.with(|p| {
+            let mut a = p.get();
+            a[2 * madvise as usize + !free as usize] += 1;
+            p.set(a);
+        });
+    }
+
+    /// Defect 6: no mmap of an arena and no madvise runs with the page heap's
+    /// lock held, nor madvise with a central list's lock held.
+    #[test]
+    fn no_lock_is_held_across_mmap_or_madvise() {
+        use crate::size_class::GO;
+        use std::alloc::{GlobalAlloc, Layout};
+        let a = crate::GoAlloc::new();
+        assert!(a.set_scavenge_threshold(usize::MAX));
+        let heap = a.existing_heap().unwrap() as *const crate::allocator::Heap as usize;
+        let class = GO.class_of(32768) as usize;
+        PROBE.with(|p| p.set((heap, class)));
+        hooks::ON_SYSCALL.with(|h| h.set(Some(probe)));
+        let seen = || PROBED.with(Cell::get);
+        // 1. A large object: a new arena, its page map leaf, metadata.
+        let big = Layout::from_size_align(1 << 20, 8).unwrap();
+        // SAFETY: non-zero layout, freed once below.
+        let p = unsafe { a.alloc(big) };
+        assert!(!p.is_null());
+        // SAFETY: p holds 1 MiB.
+        unsafe { p.write_bytes(1, 1 << 20) };
+        let after_alloc = seen();
+        // 2. Freeing it with a zero threshold runs the scavenger on the free path.
+        assert!(a.set_scavenge_threshold(0));
+        // SAFETY: allocated above with this layout.
+        unsafe { a.dealloc(p, big) };
+        let after_large_free = seen();
+        // 3. Small spans of `class` back through the central list (a flush).
+        let small = Layout::from_size_align(32768, 8).unwrap();
+        // SAFETY: non-zero layout; each freed once.
+        let v: Vec<_> = (0..8).map(|_| unsafe { a.alloc(small) }).collect();
+        for &q in &v {
+            assert!(!q.is_null());
+            // SAFETY: q holds 32 KiB; allocated with `small`.
+            unsafe {
+                q.write_bytes(2, 32768);
+                a.dealloc(q, small);
+            }
+        }
+        a.flush_thread_cache();
+        let after_flush = seen();
+        hooks::ON_SYSCALL.with(|h| h.set(None));
+        PROBE.with(|p| p.set((0, 0)));
+        assert!(
+            after_alloc[0] >= 1,
+            "the arena mmap was seen: {after_alloc:?}"
+        );
+        assert!(
+            after_large_free[2] > after_alloc[2],
+            "madvise on the large free path: {after_large_free:?}"
+        );
+        assert!(
+            after_flush[2] > after_large_free[2],
+            "madvise on the central list's path: {after_flush:?}"
+        );
+        assert_eq!(
+            [after_flush[1], after_flush[3]],
+            [0, 0],
+            "a lock was held across a syscall: {after_flush:?}"
+        );
     }
 }

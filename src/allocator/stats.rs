@@ -67,10 +67,15 @@ impl SharedCounters {
         }
     }
 
-    /// Counts an in-place resize of a small or tiny object.
+    /// Counts an in-place resize of a small or tiny object: the live request
+    /// changes by `new - old`, and only a growth counts towards the bytes
+    /// requested ever (it is no new allocation).
     pub fn resize(&self, old: usize, new: usize) {
-        self.requested.fetch_add(new as u64, Relaxed);
-        self.requested_freed.fetch_add(old as u64, Relaxed);
+        if new >= old {
+            self.requested.fetch_add((new - old) as u64, Relaxed);
+        } else {
+            self.requested_freed.fetch_add((old - new) as u64, Relaxed);
+        }
     }
 }
 
@@ -136,7 +141,9 @@ pub struct Stats {
     /// Bytes handed out for the live objects: class sizes, whole tiny blocks,
     /// whole pages for large objects (Go's `HeapAlloc`, without garbage).
     pub bytes_handed_out: u64,
-    /// Bytes requested, ever (Go's `TotalAlloc`, by request size).
+    /// Bytes requested, ever (Go's `TotalAlloc`, by request size). A realloc
+    /// that moves counts its new size (it is a new allocation); one done in
+    /// place counts only its growth.
     pub total_bytes_requested: u64,
     /// Bytes reserved from the OS for the heap (Go's `HeapSys`).
     pub heap_reserved: u64,
@@ -172,6 +179,9 @@ pub struct Stats {
     pub scavenger_runs: u64,
     /// Bytes given back to the OS, ever.
     pub bytes_scavenged: u64,
+    /// Releases the kernel refused (`madvise` fails on locked pages, after
+    /// `mlock` or `mlockall`); those runs stayed resident.
+    pub release_failures: u64,
     /// Idle resident bytes kept before the scavenger runs.
     pub scavenge_threshold: u64,
     /// Large `alloc_zeroed` calls served from known-zero pages (no memset).
@@ -208,6 +218,7 @@ impl Default for Stats {
             os_reservations: 0,
             scavenger_runs: 0,
             bytes_scavenged: 0,
+            release_failures: 0,
             scavenge_threshold: super::page_heap::DEFAULT_SCAVENGE_THRESHOLD as u64,
             zeroing_skipped: 0,
         }
@@ -305,6 +316,7 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     s.os_reservations = p.os_reservations;
     s.scavenger_runs = p.scavenges;
     s.bytes_scavenged = p.released_total;
+    s.release_failures = p.release_failures;
     s.scavenge_threshold = p.scavenge_threshold as u64;
     s.zeroing_skipped = l.zeroing_skipped;
     drop(p);
@@ -371,9 +383,10 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "scavenger    runs {}  given back {:.1} MiB  threshold {:.1} MiB  zeroing skipped {}",
+            "scavenger    runs {}  given back {:.1} MiB  refused {}  threshold {:.1} MiB  zeroing skipped {}",
             self.scavenger_runs,
             mib(self.bytes_scavenged),
+            self.release_failures,
             mib(self.scavenge_threshold),
             self.zeroing_skipped
         )?;

@@ -333,11 +333,13 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     set_check(list);
     bump(&cache.counters.flushes, 1);
     // SAFETY: the objects are free slots of this heap's spans of `class`.
-    unsafe {
+    let due = unsafe {
         heap.central[class]
             .lock()
             .release(head, n, &heap.map, &heap.pages)
     };
+    // The class lock is dropped: the scavenger (madvise) runs outside it.
+    due.run(&heap.pages, &heap.map);
 }
 
 /// Empties every list of the cache (and retires its tiny block and gives
@@ -358,12 +360,13 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
 /// Gives a chain straight to the central list (the direct path, no cache).
 pub(crate) fn release_direct(heap: &Heap, class: usize, obj: *mut FreeObject) {
     // SAFETY: obj is a free slot of this heap's spans of `class`.
-    unsafe {
+    let due = unsafe {
         (*obj).next = ptr::null_mut();
         heap.central[class]
             .lock()
             .release(obj, 1, &heap.map, &heap.pages)
     };
+    due.run(&heap.pages, &heap.map);
 }
 
 /// Takes one object straight from the central list (the direct path).
