@@ -381,13 +381,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
     let mut whatif = String::from(
         "| page size | largest small size | classes | largest worst-case waste | mean worst-case waste | mean span tail waste |\n|---:|---:|---:|---:|---:|---:|\n",
     );
-    for (page, max) in [
-        (4096, 32768),
-        (8192, 32768),
-        (16384, 32768),
-        (8192, 65536),
-        (65536, 262144),
-    ] {
+    for (page, max) in super::explorer::WHAT_IF {
         let t = SizeClassTable::generate(page, max).map_err(|e| failed(e.to_string()))?;
         let rows: Vec<_> = t.classes().collect();
         let worst = rows.iter().map(|c| c.max_waste_pct).fold(0.0, f64::max);
@@ -514,6 +508,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
     }
     write("overhead-capacities.md", caps)?;
     super::allocator_report::fragmentation(out).map_err(failed)?;
+    super::explorer::write_data(out).map_err(failed)?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod allocator_report;
 pub mod book;
+pub mod explorer;
 pub mod render;
 pub mod svg;
 pub mod usable;
