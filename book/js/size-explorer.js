@@ -245,6 +245,10 @@
     for (const k of kids) e.append(k);
     return e;
   }
+  // Text with `code` spans, as nodes.
+  function prose(text) {
+    return String(text).split("`").map((part, i) => (i % 2 ? el("code", { text: part }) : document.createTextNode(part)));
+  }
   const num = (n) => Number(n).toLocaleString("en-US");
   const cell = (key, text) => el("td", { "data-k": key, text: String(text) });
 
@@ -311,7 +315,7 @@
         out.append(el("p", { "data-k": "aligned" }, "Aligned to " + align + " B, GoAlloc takes " + (goAligned.class === 0 ? "whole pages: " + goAligned.rounded + " B" : "class " + goAligned.class + " (" + goAligned.rounded + " B), the first class at least that large whose size is a multiple of " + align) + "."));
       }
       if (size < data.tiny.block && align <= data.tiny.max_align) {
-        out.append(el("p", { class: "se-note", text: "Under " + data.tiny.block + " B with no alignment above " + data.tiny.max_align + ", GoAlloc serves this request from its tiny allocator: such requests share " + data.tiny.block + "-byte blocks. The class above is Go's class for the size alone, as `cookbook explain` reports it." }));
+        out.append(el("p", { class: "se-note" }, ...prose("Under " + data.tiny.block + " B with no alignment above " + data.tiny.max_align + ", GoAlloc serves this request from its tiny allocator: such requests share " + data.tiny.block + "-byte blocks. The class above is Go's class for the size alone, as `cookbook explain` reports it.")));
       }
 
       // Usable size per allocator, and the totals for the count.
@@ -320,7 +324,7 @@
         const tr = el("tr", { "data-alloc": key });
         tr.append(el("td", { text: name }));
         if (usable === null) {
-          tr.append(el("td", { colspan: "5", "data-k": "usable", text: note }));
+          tr.append(el("td", { colspan: "5", "data-k": "usable", class: "se-note" }, ...prose(note)));
         } else {
           const w = usable - size;
           tr.append(cell("usable", usable), cell("waste", w), cell("waste_pct", SE.fixed((100 * w) / usable, 1)),
@@ -341,13 +345,15 @@
       }
       out.append(el("h4", { text: "Usable size and waste per allocator" }),
         table(["allocator", "usable B", "waste B", "waste %", "× " + num(c) + ": bytes", "× " + num(c) + ": wasted"], rows),
-        el("p", { class: "se-note", text: "glibc, mimalloc and jemalloc: " + m.how + ", when the book was generated. glibc's usable size depends on history (a reused chunk can be larger), so a program may see more." }));
+        el("p", { class: "se-note" }, ...prose("glibc, mimalloc and jemalloc: " + m.how + ", when the book was generated. glibc's usable size depends on history (a reused chunk can be larger), so a program may see more.")));
 
       // The what-if tables.
-      const wrows = data.tables.map((t, i) => {
+      const wrows = data.tables.slice(1).map((t, j) => {
+        const i = j + 1;
         const x = SE.aligned(t, size, align, data.min_align);
         const tr = el("tr", { "data-table": String(i) });
-        tr.append(el("td", { text: t.name }), cell("class", x.class === 0 ? "large" : x.class), cell("rounded", x.rounded),
+        const own = t.page_size === go.page_size && t.max_small === go.max_small;
+        tr.append(el("td", { text: t.name + (own ? " (Go's own)" : "") }), cell("class", x.class === 0 ? "large" : x.class), cell("rounded", x.rounded),
           cell("waste", x.waste + " (" + x.waste_pct + "%)"), cell("objects", x.objects), cell("tail", x.tail));
         return tr;
       });
@@ -363,7 +369,7 @@
     const area = el("textarea", { id: "se-hist", rows: "6", spellcheck: "false", "aria-label": "request sizes, one per line: size or size count" });
     area.value = "33 1000\n1025 200\n24 5000\n";
     const out = el("div", { id: "se-hist-out", "aria-live": "polite" });
-    box.replaceChildren(el("label", { for: "se-hist", text: "One request size per line, `size` or `size count`; `#` starts a comment (the format of `cookbook histogram`):" }), area, out);
+    box.replaceChildren(el("label", { for: "se-hist" }, ...prose("One request size per line, `size` or `size count`; `#` starts a comment (the format of `cookbook histogram`):")), area, out);
     function update() {
       out.replaceChildren();
       const h = SE.parseHistogram(area.value);

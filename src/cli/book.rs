@@ -450,12 +450,41 @@ pub fn generate_static(out: &Path) -> Result<()> {
             &[
                 series("Go classes", false, &|r| r.go),
                 series("glibc (measured)", false, &|r| r.glibc),
-                series("mimalloc (measured)", true, &|r| r.mimalloc),
+                series("mimalloc (measured)", false, &|r| r.mimalloc),
                 series("jemalloc (measured)", false, &|r| r.jemalloc),
             ],
             true,
         ),
     )?;
+
+    // The charts' text alternatives: where their numbers are.
+    write(
+        "waste-sawtooth.md",
+        "![Internal waste by request size under Go's classes: a sawtooth that falls to zero at each class size](../generated/waste-sawtooth.svg)\n\n\
+         <p class=\"chart-numbers\">The chart's numbers: each tooth ends at a class size of \
+         <a href=\"../appendix/size-class-table.html\">the full size-class table</a>; the waste of any one size is \
+         <code>cargo run --release -- explain SIZE</code>, or the <a href=\"size-classes.html#your-size-explored\">size explorer</a>.</p>\n"
+            .to_string(),
+    )?;
+    let mut numbers = String::from(
+        "![Measured waste by request size: Go vs glibc, mimalloc, jemalloc](../generated/usable-compare.svg)\n\n\
+         <details class=\"chart-numbers\"><summary>The chart's numbers: usable bytes for every request size where one of them changes</summary>\n\n\
+         | request | Go | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|\n",
+    );
+    let mut prev: Option<&usable::UsableRow> = None;
+    for r in &measured {
+        let key = |r: &usable::UsableRow| (r.go, r.glibc, r.mimalloc, r.jemalloc);
+        if prev.is_none_or(|p| key(p) != key(r)) {
+            let _ = writeln!(
+                numbers,
+                "| {} | {} | {} | {} | {} |",
+                r.size, r.go, r.glibc, r.mimalloc, r.jemalloc
+            );
+        }
+        prev = Some(r);
+    }
+    numbers.push_str("\nWaste is (usable − request) ÷ usable; the full table for every size is `cargo run --release -- usable --max 4096`.\n\n</details>\n");
+    write("usable-compare.md", numbers)?;
 
     // Selected sizes, explained and measured.
     let picks = [

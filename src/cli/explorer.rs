@@ -221,7 +221,12 @@ mod tests {
     #[test]
     fn runs_round_trip() {
         let sizes = 1..=70_000usize;
-        for scheme in [Scheme::Glibc, Scheme::Jemalloc, Scheme::Mimalloc, Scheme::Go] {
+        for scheme in [
+            Scheme::Glibc,
+            Scheme::Jemalloc,
+            Scheme::Mimalloc,
+            Scheme::Go,
+        ] {
             let pairs: Vec<(usize, usize)> = sizes.clone().map(|s| (s, scheme.usable(s))).collect();
             let segs = runs(&pairs);
             for &(s, u) in &pairs {
@@ -259,8 +264,18 @@ mod tests {
             v.push((x % 300_000) as usize);
         }
         v.extend([
-            32_769, 40_000, 40_960, 40_961, 65_535, 65_536, 100_000, 262_144, 262_145, 1 << 20,
-            (1 << 20) + 1, 10 << 20,
+            32_769,
+            40_000,
+            40_960,
+            40_961,
+            65_535,
+            65_536,
+            100_000,
+            262_144,
+            262_145,
+            1 << 20,
+            (1 << 20) + 1,
+            10 << 20,
         ]);
         v.retain(|&s| s > 0);
         v.sort_unstable();
@@ -348,7 +363,11 @@ mod tests {
                 ];
                 for (k, w) in want {
                     if s(got, k) != w {
-                        let _ = writeln!(mismatches, "table {ti} size {size} {k}: page {} cli {w}", s(got, k));
+                        let _ = writeln!(
+                            mismatches,
+                            "table {ti} size {size} {k}: page {} cli {w}",
+                            s(got, k)
+                        );
                     }
                 }
                 if ti == 0 {
@@ -360,26 +379,41 @@ mod tests {
                         ("saving", a.saving.to_string()),
                     ] {
                         if s(got, k) != w {
-                            let _ = writeln!(mismatches, "size {size} {k}: page {} cli {w}", s(got, k));
+                            let _ =
+                                writeln!(mismatches, "size {size} {k}: page {} cli {w}", s(got, k));
                         }
                     }
                     // Measured usable sizes come straight from the data.
                     if size <= 8192 {
                         let m = usable::measure([size])[0];
-                        for (k, w) in [("glibc", m.glibc), ("mimalloc", m.mimalloc), ("jemalloc", m.jemalloc)] {
+                        for (k, w) in [
+                            ("glibc", m.glibc),
+                            ("mimalloc", m.mimalloc),
+                            ("jemalloc", m.jemalloc),
+                        ] {
                             let page = &ans["usable"][i][k];
                             // glibc can hand out a reused chunk up to 31 B larger
                             // (usable.rs): allow that slack for glibc only.
                             let ok = page.as_u64().is_some_and(|p| {
                                 let p = p as usize;
-                                if k == "glibc" { p.abs_diff(w) < 32 } else { p == w }
+                                if k == "glibc" {
+                                    p.abs_diff(w) < 32
+                                } else {
+                                    p == w
+                                }
                             });
                             if !ok {
-                                let _ = writeln!(mismatches, "size {size} usable {k}: page {page} measured {w}");
+                                let _ = writeln!(
+                                    mismatches,
+                                    "size {size} usable {k}: page {page} measured {w}"
+                                );
                             }
                         }
                     } else if !ans["usable"][i]["glibc"].is_null() {
-                        let _ = writeln!(mismatches, "size {size}: page shows a measurement above the measured range");
+                        let _ = writeln!(
+                            mismatches,
+                            "size {size}: page shows a measurement above the measured range"
+                        );
                     }
                 }
             }
@@ -392,7 +426,11 @@ mod tests {
                 let want = if align <= GO.page_size() && size <= GO.max_small() {
                     let mut c = GO.class_of(size.max(align));
                     while c != 0 && (c as usize) < GO.len() && GO.size(c) % align != 0 {
-                        c = if (c as usize) + 1 < GO.len() { c + 1 } else { 0 };
+                        c = if (c as usize) + 1 < GO.len() {
+                            c + 1
+                        } else {
+                            0
+                        };
                     }
                     if c == 0 {
                         (0, size.div_ceil(GO.page_size()).max(1) * GO.page_size())
@@ -402,9 +440,15 @@ mod tests {
                 } else {
                     (0, size.div_ceil(GO.page_size()).max(1) * GO.page_size())
                 };
-                let page = (got["class"].as_u64().unwrap_or(999) as u8, got["rounded"].as_u64().unwrap_or(0) as usize);
+                let page = (
+                    got["class"].as_u64().unwrap_or(999) as u8,
+                    got["rounded"].as_u64().unwrap_or(0) as usize,
+                );
                 if page != want {
-                    let _ = writeln!(mismatches, "size {size} align {align}: page {page:?} want {want:?}");
+                    let _ = writeln!(
+                        mismatches,
+                        "size {size} align {align}: page {page:?} want {want:?}"
+                    );
                 }
             }
         }
@@ -412,18 +456,30 @@ mod tests {
         let hist_rows = analysis::parse_histogram(hist).unwrap();
         let r = analysis::waste_report(&hist_rows);
         let h = &ans["histogram"];
-        for (k, w) in [("count", r.count), ("requested", r.requested), ("consumed", r.consumed)] {
+        for (k, w) in [
+            ("count", r.count),
+            ("requested", r.requested),
+            ("consumed", r.consumed),
+        ] {
             if h[k].as_u64() != Some(w) {
                 let _ = writeln!(mismatches, "histogram {k}: page {} cli {w}", h[k]);
             }
         }
         if s(h, "waste_pct") != format!("{:.2}", r.waste_pct()) {
-            let _ = writeln!(mismatches, "histogram waste_pct: page {} cli {:.2}", s(h, "waste_pct"), r.waste_pct());
+            let _ = writeln!(
+                mismatches,
+                "histogram waste_pct: page {} cli {:.2}",
+                s(h, "waste_pct"),
+                r.waste_pct()
+            );
         }
         let bad = &ans["bad_histogram"];
         if !s(bad, "error").contains("line 2") || !s(bad, "error").contains("\"abc\"") {
             let _ = writeln!(mismatches, "bad histogram: page said {}", s(bad, "error"));
         }
-        assert!(mismatches.is_empty(), "the page disagrees with explain:\n{mismatches}");
+        assert!(
+            mismatches.is_empty(),
+            "the page disagrees with explain:\n{mismatches}"
+        );
     }
 }

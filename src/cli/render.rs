@@ -413,6 +413,22 @@ fn time_cell(t: Option<&f64>, base: Option<&f64>) -> (String, Option<f64>) {
     }
 }
 
+/// The file stem of a group's chart, also the id of its table's anchor.
+fn chart_stem(bench: &str, group: &str) -> String {
+    format!("{}-{}", bench.replace('_', "-"), slug(group))
+}
+
+/// A group's heading, carrying the anchor its chart's caption links to
+/// (the chart's text alternative: the numbers are in the table under it).
+fn group_heading(md: &mut String, bench: &str, group: &str) {
+    let _ = writeln!(
+        md,
+        "#### {} <span id=\"numbers-{}\"></span>\n",
+        md_text(group),
+        chart_stem(bench, group)
+    );
+}
+
 /// Writes a group's ratio chart and the Markdown line that shows it.
 fn write_chart(
     md: &mut String,
@@ -423,17 +439,19 @@ fn write_chart(
     categories: &[String],
     series: &[(String, Vec<Option<f64>>)],
 ) -> Result<(), String> {
-    let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
+    let stem = chart_stem(bench, group);
+    let file = format!("{stem}.svg");
     let svg = svg::bar_chart(
         &format!("{group}: time relative to {against} (lower is better)"),
-        &format!("× {against} (median time)"),
+        &format!("× {against}'s median time"),
         categories,
         series,
     );
     std::fs::write(out_dir.join(&file), svg).map_err(|e| format!("cannot write {file}: {e}"))?;
     let _ = writeln!(
         md,
-        "![{}: median time relative to {against}, per allocator](generated/{file})\n",
+        "![{}: median time relative to {against}, per allocator](generated/{file})\n\n\
+         <p class=\"chart-numbers\">The chart's numbers: <a href=\"#numbers-{stem}\">the table above</a>.</p>\n",
         md_text(group)
     );
     Ok(())
@@ -468,7 +486,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                     .any(|row| r.times.contains_key(&(key(row), a.to_string())))
             })
             .collect();
-        let _ = writeln!(md, "#### {}\n", md_text(group));
+        group_heading(&mut md, bench, group);
         let has_counts = rows.iter().any(|row| {
             ALLOCATORS
                 .iter()
@@ -684,7 +702,7 @@ fn render_allocator_group(
     }
     allocs.sort_by_key(|a| ALLOCATORS.iter().position(|x| x == a));
     let time = |variant: &str, param: &str| r.time_any(group, variant, param);
-    let _ = writeln!(md, "#### {}\n", md_text(group));
+    group_heading(md, bench, group);
     table_head(md, &["case"], &allocs);
     let mut series: Vec<(String, Vec<Option<f64>>)> =
         allocs.iter().map(|a| (a.to_string(), vec![])).collect();
@@ -1057,6 +1075,9 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("](../generated/demo-g.svg)"), "{md}");
+        // The chart links to its table's anchor.
+        assert!(md.contains("<span id=\"numbers-demo-g\">"), "{md}");
+        assert!(md.contains("href=\"#numbers-demo-g\""), "{md}");
         assert!(out.join("demo-g.svg").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
