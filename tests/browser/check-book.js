@@ -236,6 +236,12 @@ async function main() {
     await page.goto(`${origin}/${p}`, { waitUntil: "load" });
     await page.screenshot({ path: path.join(artifacts, p.replace(/\//g, "-").replace(/\.html$/, ".png")), fullPage: false });
   }
+  // The overhead chapter's selected-sizes tables, which must fit the column.
+  await page.goto(`${origin}/allocator/overhead.html`, { waitUntil: "load" });
+  const compared = page.locator("main table:visible").filter({ has: page.locator("th", { hasText: "jemalloc" }) });
+  for (let i = 0; i < (await compared.count()); i++) {
+    await compared.nth(i).screenshot({ path: path.join(artifacts, `overhead-table-${i + 1}.png`) });
+  }
   // One chart on its own, as a reader zooms in on it.
   await page.goto(`${origin}/allocator/overhead.html`, { waitUntil: "load" });
   const chart = page.locator('img[src*="usable-compare"]');
