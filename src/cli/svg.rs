@@ -13,7 +13,7 @@ const TOP: f64 = 40.0;
 const BOTTOM: f64 = 56.0;
 /// Colours for series that are not an allocator (Okabe-Ito, readable with
 /// the common colour-vision deficiencies).
-const COLORS: [&str; 4] = ["#e69f00", "#56b4e9", "#000000", "#f0e442"];
+const COLORS: [&str; 4] = ["#e69f00", "#56b4e9", "#000000", "#8c564b"];
 
 /// Each allocator's colour, the same in every chart of the book: a series
 /// is matched by the allocator its name starts with ("glibc (measured)",
@@ -188,10 +188,16 @@ fn legend(out: &mut String, entries: &[Entry]) {
     }
 }
 
-/// Pairs of series (`i < j`) that lie on each other for at least nine in
-/// ten of their points: drawn so that both stay visible. (Lines that only
-/// cross or touch now and then are told apart by their colours.)
+/// Pairs of series (`i < j`) that lie on each other (closer than 1 % of the
+/// vertical range, about 3 pixels) for at least nine in ten of their
+/// points: drawn so that both stay visible. (Lines that only cross or touch
+/// now and then are told apart by their colours.)
 fn overlapping(series: &[Series]) -> Vec<(usize, usize)> {
+    let top = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1.abs()))
+        .fold(0.0, f64::max);
+    let close = (top * 0.01).max(1e-9);
     let mut pairs = Vec::new();
     for i in 0..series.len() {
         for j in i + 1..series.len() {
@@ -202,7 +208,7 @@ fn overlapping(series: &[Series]) -> Vec<(usize, usize)> {
             let same = a
                 .iter()
                 .zip(b)
-                .filter(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() < 1e-9)
+                .filter(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() < close)
                 .count();
             if 10 * same >= 9 * a.len() {
                 pairs.push((i, j));

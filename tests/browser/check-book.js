@@ -243,9 +243,12 @@ async function main() {
     await compared.nth(i).screenshot({ path: path.join(artifacts, `overhead-table-${i + 1}.png`) });
   }
   // One chart on its own, as a reader zooms in on it.
-  await page.goto(`${origin}/allocator/overhead.html`, { waitUntil: "load" });
-  const chart = page.locator('img[src*="usable-compare"]');
-  if (await chart.count()) await chart.first().screenshot({ path: path.join(artifacts, "chart-usable-compare.png") });
+  for (const [p, name] of [["allocator/overhead.html", "usable-compare"], ["allocator/overhead.html", "waste-sawtooth"], ["allocator/fragmentation.html", "fragmentation"], ["recipes/pooling.html", "pooling-64-b-buffers-one-thread"]]) {
+    if (!pages.includes(p)) continue;
+    await page.goto(`${origin}/${p}`, { waitUntil: "load" });
+    const chart = page.locator(`img[src*="${name}"]`);
+    if (await chart.count()) await chart.first().screenshot({ path: path.join(artifacts, `chart-${name}.png`) });
+  }
 
   await browser.close();
   server.close();
