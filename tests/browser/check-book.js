@@ -201,6 +201,36 @@ async function main() {
     if (p !== "404.html") for (const h of r.hrefs) links.push([p, h]);
   }
 
+  // On a phone-sized screen: the page itself must not scroll sideways
+  // (wide tables and code blocks scroll inside their own boxes).
+  current = "narrow screen";
+  const narrow = await context.newPage();
+  await narrow.setViewportSize({ width: 390, height: 800 });
+  for (const p of pages) {
+    await narrow.goto(`${origin}/${p}`, { waitUntil: "load" });
+    // mdBook's body clips sideways overflow (overflow-x: hidden), so look
+    // for content that ends past the screen outside any scrolling box.
+    const over = await narrow.evaluate(() => {
+      const inScroller = (e) => {
+        for (let a = e.parentElement; a; a = a.parentElement) {
+          if (a === document.body) return false;
+          if (["auto", "scroll"].includes(getComputedStyle(a).overflowX)) return true;
+        }
+        return false;
+      };
+      const main = document.querySelector("main") || document.body;
+      const culprit = [...main.querySelectorAll("*")].find((e) => {
+        const b = e.getBoundingClientRect();
+        return b.width > 0 && b.right > window.innerWidth + 1 && !inScroller(e);
+      });
+      if (!culprit) return null;
+      const b = culprit.getBoundingClientRect();
+      return `${Math.round(b.right - window.innerWidth)} px (${culprit.tagName.toLowerCase()}${culprit.id ? "#" + culprit.id : ""}: ${(culprit.textContent || "").trim().slice(0, 60)})`;
+    });
+    if (over) fail(p, `on a 390 px wide screen, content runs past the edge by ${over}`);
+  }
+  await narrow.close();
+
   // Internal links and anchors.
   const seen = new Set();
   for (const [from, href] of links) {
