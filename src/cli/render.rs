@@ -418,15 +418,20 @@ fn chart_stem(bench: &str, group: &str) -> String {
     format!("{}-{}", bench.replace('_', "-"), slug(group))
 }
 
-/// A group's heading, carrying the anchor its chart's caption links to
-/// (the chart's text alternative: the numbers are in the table under it).
-fn group_heading(md: &mut String, bench: &str, group: &str) {
-    let _ = writeln!(
-        md,
-        "#### {} <span id=\"numbers-{}\"></span>\n",
-        md_text(group),
-        chart_stem(bench, group)
-    );
+/// Gives each group's heading the anchor its chart's caption links to (the
+/// chart's text alternative: its numbers are in the table under the heading).
+fn anchor_group_headings(md: &str, bench: &str, groups: &[String]) -> String {
+    let mut md = md.to_string();
+    for group in groups {
+        let heading = format!("#### {}\n", md_text(group));
+        let anchored = format!(
+            "#### {} <span id=\"numbers-{}\"></span>\n",
+            md_text(group),
+            chart_stem(bench, group)
+        );
+        md = md.replacen(&heading, &anchored, 1);
+    }
+    md
 }
 
 /// Writes a group's ratio chart and the Markdown line that shows it.
@@ -486,7 +491,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                     .any(|row| r.times.contains_key(&(key(row), a.to_string())))
             })
             .collect();
-        group_heading(&mut md, bench, group);
+        let _ = writeln!(md, "#### {}\n", md_text(group));
         let has_counts = rows.iter().any(|row| {
             ALLOCATORS
                 .iter()
@@ -649,6 +654,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         // stamp) rather than replacing real results with an empty table.
         return Ok(0);
     }
+    let md = anchor_group_headings(&md, bench, &groups);
     std::fs::write(&path, fix_image_paths(&md, bench))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(shown)
@@ -702,7 +708,7 @@ fn render_allocator_group(
     }
     allocs.sort_by_key(|a| ALLOCATORS.iter().position(|x| x == a));
     let time = |variant: &str, param: &str| r.time_any(group, variant, param);
-    group_heading(md, bench, group);
+    let _ = writeln!(md, "#### {}\n", md_text(group));
     table_head(md, &["case"], &allocs);
     let mut series: Vec<(String, Vec<Option<f64>>)> =
         allocs.iter().map(|a| (a.to_string(), vec![])).collect();
