@@ -3,10 +3,11 @@
 
 pub mod allocator_report;
 pub mod book;
-pub mod explorer;
 pub mod render;
 pub mod svg;
 pub mod usable;
+// The size explorer's data for the book (written by `book`).
+pub mod explorer;
 
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::{SizeClassTable, GO, MAX_SMALL_SIZE, PAGE_SIZE};
