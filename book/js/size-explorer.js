@@ -344,7 +344,7 @@
         addRow(alloc.key, alloc.name, u, note);
       }
       out.append(el("h4", { text: "Usable size and waste per allocator" }),
-        table(["allocator", "usable B", "waste B", "waste %", "× " + num(c) + ": bytes", "× " + num(c) + ": wasted"], rows),
+        table(["allocator", "usable B", "waste B", "waste %", num(c) + (c === 1 ? " object" : " objects") + ": bytes", "of which wasted"], rows),
         el("p", { class: "se-note" }, ...prose("glibc, mimalloc and jemalloc: " + m.how + ", when the book was generated. glibc's usable size depends on history (a reused chunk can be larger), so a program may see more.")));
 
       // The what-if tables.
