@@ -71,8 +71,8 @@ pub fn fragmentation(out: &Path) -> Result<(), String> {
     };
     let chart = svg::line_chart(
         "Where memory goes over a churn workload (GoAlloc)",
-        "operations (allocations + frees)",
-        "MiB",
+        "operations (allocations + frees, count)",
+        "memory (MiB)",
         &[
             series("requested (live)", &|s| s.bytes_requested),
             series("handed out (rounded)", &|s| s.bytes_handed_out),
@@ -87,7 +87,8 @@ pub fn fragmentation(out: &Path) -> Result<(), String> {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "![Bytes requested, handed out, in spans and resident over a churn workload](../generated/fragmentation.svg)\n"
+        "![Bytes requested, handed out, in spans and resident over a churn workload](../generated/fragmentation.svg)\n\n\
+         <p class=\"chart-numbers\">The chart's numbers at the end of each phase: the table below.</p>\n"
     );
     let _ = writeln!(
         md,

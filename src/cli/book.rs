@@ -381,13 +381,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
     let mut whatif = String::from(
         "| page size | largest small size | classes | largest worst-case waste | mean worst-case waste | mean span tail waste |\n|---:|---:|---:|---:|---:|---:|\n",
     );
-    for (page, max) in [
-        (4096, 32768),
-        (8192, 32768),
-        (16384, 32768),
-        (8192, 65536),
-        (65536, 262144),
-    ] {
+    for (page, max) in super::explorer::WHAT_IF {
         let t = SizeClassTable::generate(page, max).map_err(|e| failed(e.to_string()))?;
         let rows: Vec<_> = t.classes().collect();
         let worst = rows.iter().map(|c| c.max_waste_pct).fold(0.0, f64::max);
@@ -456,12 +450,41 @@ pub fn generate_static(out: &Path) -> Result<()> {
             &[
                 series("Go classes", false, &|r| r.go),
                 series("glibc (measured)", false, &|r| r.glibc),
-                series("mimalloc (measured)", true, &|r| r.mimalloc),
+                series("mimalloc (measured)", false, &|r| r.mimalloc),
                 series("jemalloc (measured)", false, &|r| r.jemalloc),
             ],
             true,
         ),
     )?;
+
+    // The charts' text alternatives: where their numbers are.
+    write(
+        "waste-sawtooth.md",
+        "![Internal waste by request size under Go's classes: a sawtooth that falls to zero at each class size](../generated/waste-sawtooth.svg)\n\n\
+         <p class=\"chart-numbers\">The chart's numbers: each tooth ends at a class size of \
+         <a href=\"../appendix/size-class-table.html\">the full size-class table</a>; the waste of any one size is \
+         <code>cargo run --release -- explain SIZE</code>, or the <a href=\"size-classes.html#your-size-explored\">size explorer</a>.</p>\n"
+            .to_string(),
+    )?;
+    let mut numbers = String::from(
+        "![Measured waste by request size: Go vs glibc, mimalloc, jemalloc](../generated/usable-compare.svg)\n\n\
+         <details class=\"chart-numbers\"><summary>The chart's numbers: usable bytes for every request size where one of them changes</summary>\n\n\
+         | request | Go | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|\n",
+    );
+    let mut prev: Option<&usable::UsableRow> = None;
+    for r in &measured {
+        let key = |r: &usable::UsableRow| (r.go, r.glibc, r.mimalloc, r.jemalloc);
+        if prev.is_none_or(|p| key(p) != key(r)) {
+            let _ = writeln!(
+                numbers,
+                "| {} | {} | {} | {} | {} |",
+                r.size, r.go, r.glibc, r.mimalloc, r.jemalloc
+            );
+        }
+        prev = Some(r);
+    }
+    numbers.push_str("\nWaste is (usable − request) ÷ usable; the full table for every size is `cargo run --release -- usable --max 4096`.\n\n</details>\n");
+    write("usable-compare.md", numbers)?;
 
     // Selected sizes, explained and measured.
     let picks = [
@@ -469,8 +492,11 @@ pub fn generate_static(out: &Path) -> Result<()> {
         10_000, 32_768, 32_769, 100_000,
     ];
     let rows = usable::measure(picks);
+    // Two tables, so that the columns a reader compares fit the column
+    // without a horizontal scroll: Go's costs, then the usable bytes of all
+    // four allocators side by side.
     let mut t = String::from(
-        "| request | Go class | Go size | waste | tail share | efficiency | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| request | Go class | Go size | waste | tail share | efficiency |\n|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &rows {
         let e = analysis::explain(r.size);
@@ -481,16 +507,29 @@ pub fn generate_static(out: &Path) -> Result<()> {
         };
         let _ = writeln!(
             t,
-            "| {} | {class} | {} | {} B ({:.1}%) | {:.1} B | {:.1}% | {} | {} | {} |",
+            "| {} | {class} | {} | {} B ({:.1}%) | {:.1} B | {:.1}% |",
             r.size,
             e.rounded,
             e.waste,
             e.waste_pct,
             e.tail_share,
             100.0 * e.efficiency,
-            r.glibc,
-            r.mimalloc,
-            r.jemalloc
+        );
+    }
+    t.push_str(
+        "\nThe same requests: usable bytes each allocator hands out (measured for glibc, mimalloc and jemalloc), and that block's waste in % of it.\n\n\
+         | request | Go | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &rows {
+        let cell = |u: usize| format!("{u} ({:.1}%)", 100.0 * (u - r.size) as f64 / u as f64);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            r.size,
+            cell(r.go),
+            cell(r.glibc),
+            cell(r.mimalloc),
+            cell(r.jemalloc)
         );
     }
     write("overhead-sizes.md", t)?;
@@ -514,6 +553,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
     }
     write("overhead-capacities.md", caps)?;
     super::allocator_report::fragmentation(out).map_err(failed)?;
+    super::explorer::write_data(out).map_err(failed)?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@ pub mod book;
 pub mod render;
 pub mod svg;
 pub mod usable;
+// The size explorer's data for the book (written by `book`).
+pub mod explorer;
 
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::{SizeClassTable, GO, MAX_SMALL_SIZE, PAGE_SIZE};

@@ -413,6 +413,27 @@ fn time_cell(t: Option<&f64>, base: Option<&f64>) -> (String, Option<f64>) {
     }
 }
 
+/// The file stem of a group's chart, also the id of its table's anchor.
+fn chart_stem(bench: &str, group: &str) -> String {
+    format!("{}-{}", bench.replace('_', "-"), slug(group))
+}
+
+/// Gives each group's heading the anchor its chart's caption links to (the
+/// chart's text alternative: its numbers are in the table under the heading).
+fn anchor_group_headings(md: &str, bench: &str, groups: &[String]) -> String {
+    let mut md = md.to_string();
+    for group in groups {
+        let heading = format!("#### {}\n", md_text(group));
+        let anchored = format!(
+            "#### {} <span id=\"numbers-{}\"></span>\n",
+            md_text(group),
+            chart_stem(bench, group)
+        );
+        md = md.replacen(&heading, &anchored, 1);
+    }
+    md
+}
+
 /// Writes a group's ratio chart and the Markdown line that shows it.
 fn write_chart(
     md: &mut String,
@@ -423,17 +444,19 @@ fn write_chart(
     categories: &[String],
     series: &[(String, Vec<Option<f64>>)],
 ) -> Result<(), String> {
-    let file = format!("{}-{}.svg", bench.replace('_', "-"), slug(group));
+    let stem = chart_stem(bench, group);
+    let file = format!("{stem}.svg");
     let svg = svg::bar_chart(
         &format!("{group}: time relative to {against} (lower is better)"),
-        &format!("× {against} (median time)"),
+        &format!("× {against}'s median time"),
         categories,
         series,
     );
     std::fs::write(out_dir.join(&file), svg).map_err(|e| format!("cannot write {file}: {e}"))?;
     let _ = writeln!(
         md,
-        "![{}: median time relative to {against}, per allocator](generated/{file})\n",
+        "![{}: median time relative to {against}, per allocator](generated/{file})\n\n\
+         <p class=\"chart-numbers\">The chart's numbers: <a href=\"#numbers-{stem}\">the table above</a>.</p>\n",
         md_text(group)
     );
     Ok(())
@@ -631,6 +654,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         // stamp) rather than replacing real results with an empty table.
         return Ok(0);
     }
+    let md = anchor_group_headings(&md, bench, &groups);
     std::fs::write(&path, fix_image_paths(&md, bench))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(shown)
@@ -1057,6 +1081,9 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("](../generated/demo-g.svg)"), "{md}");
+        // The chart links to its table's anchor.
+        assert!(md.contains("<span id=\"numbers-demo-g\">"), "{md}");
+        assert!(md.contains("href=\"#numbers-demo-g\""), "{md}");
         assert!(out.join("demo-g.svg").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }

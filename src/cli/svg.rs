@@ -11,9 +11,28 @@ const LEFT: f64 = 78.0;
 const RIGHT: f64 = 170.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 56.0;
-const COLORS: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+/// Colours for series that are not an allocator (Okabe-Ito, readable with
+/// the common colour-vision deficiencies).
+const COLORS: [&str; 4] = ["#e69f00", "#56b4e9", "#000000", "#8c564b"];
+
+/// Each allocator's colour, the same in every chart of the book: a series
+/// is matched by the allocator its name starts with ("glibc (measured)",
+/// "system", "Go classes", "goalloc").
+const ALLOCATOR_COLORS: [(&[&str], &str); 4] = [
+    (&["goalloc", "go "], "#0072b2"),
+    (&["system", "glibc"], "#d55e00"),
+    (&["mimalloc"], "#009e73"),
+    (&["jemalloc"], "#cc79a7"),
 ];
+
+/// The colour of the series `name`, the `i`-th of its chart.
+pub fn color(name: &str, i: usize) -> &'static str {
+    let lower = format!("{} ", name.to_ascii_lowercase());
+    ALLOCATOR_COLORS
+        .iter()
+        .find(|(keys, _)| keys.iter().any(|k| lower.starts_with(k)))
+        .map_or(COLORS[i % COLORS.len()], |(_, c)| c)
+}
 
 /// One named series of points.
 pub struct Series {
@@ -73,15 +92,22 @@ pub fn short_num(v: f64) -> String {
     format!("{s}{suffix}")
 }
 
-fn frame(out: &mut String, title: &str, x_label: &str, y_label: &str) {
+/// The chart's frame: a titled, described SVG (`role="img"`, `<title>`,
+/// `<desc>`: what a screen reader says when the SVG is opened on its own;
+/// in the book, the image's alt text and the link to its table say it).
+fn frame(out: &mut String, title: &str, desc: &str, x_label: &str, y_label: &str) {
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" font-family="sans-serif" font-size="12">
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" font-family="sans-serif" font-size="12" role="img" aria-labelledby="chart-title chart-desc">
+<title id="chart-title">{}</title>
+<desc id="chart-desc">{}</desc>
 <rect width="100%" height="100%" fill="white"/>
 <text x="{}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{}</text>
 <text x="{}" y="{}" text-anchor="middle">{}</text>
 <text transform="translate(16,{}) rotate(-90)" text-anchor="middle">{}</text>
 "#,
+        esc(title),
+        esc(desc),
         (LEFT + W - RIGHT) / 2.0,
         esc(title),
         (LEFT + W - RIGHT) / 2.0,
@@ -92,20 +118,104 @@ fn frame(out: &mut String, title: &str, x_label: &str, y_label: &str) {
     );
 }
 
-fn legend(out: &mut String, names: &[&str]) {
-    for (i, name) in names.iter().enumerate() {
-        let y = TOP + 10.0 + i as f64 * 20.0;
-        let x = W - RIGHT + 14.0;
+/// How one series is drawn (line charts): its swatch in the legend matches.
+#[derive(Clone, Copy)]
+struct Stroke {
+    color: &'static str,
+    width: f64,
+    dash: Option<&'static str>,
+    opacity: f64,
+}
+
+/// One legend entry: a name, an optional second line (smaller), and its swatch.
+struct Entry<'a> {
+    name: &'a str,
+    note: Option<String>,
+    stroke: Option<Stroke>, // None: a filled box (bar charts)
+    color: &'static str,
+}
+
+/// The legend sits in the right margin, outside the plot area, so it never
+/// covers data.
+fn legend(out: &mut String, entries: &[Entry]) {
+    let x = W - RIGHT + 14.0;
+    let mut y = TOP + 10.0;
+    for e in entries {
+        match e.stroke {
+            Some(st) => {
+                let _ = writeln!(
+                    out,
+                    r#"<line x1="{x}" x2="{}" y1="{}" y2="{}" stroke="{}" stroke-width="{}" stroke-opacity="{}"{}/>"#,
+                    x + 16.0,
+                    y - 4.0,
+                    y - 4.0,
+                    st.color,
+                    st.width,
+                    st.opacity,
+                    st.dash
+                        .map_or(String::new(), |d| format!(r#" stroke-dasharray="{d}""#))
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    r#"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/>"#,
+                    y - 9.0,
+                    e.color
+                );
+            }
+        }
         let _ = writeln!(
             out,
-            r#"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
-            y - 9.0,
-            COLORS[i % COLORS.len()],
+            r#"<text x="{}" y="{y}">{}</text>"#,
             x + 20.0,
-            y,
-            esc(name)
+            esc(e.name)
         );
+        y += 20.0;
+        if let Some(note) = &e.note {
+            for line in wrap(note, 24) {
+                let _ = writeln!(
+                    out,
+                    r##"<text x="{}" y="{}" font-size="10" fill="#555">{}</text>"##,
+                    x + 20.0,
+                    y - 6.0,
+                    esc(&line)
+                );
+                y += 12.0;
+            }
+            y += 4.0;
+        }
     }
+}
+
+/// Pairs of series (`i < j`) that lie on each other (closer than 1 % of the
+/// vertical range, about 3 pixels) for at least nine in ten of their
+/// points: drawn so that both stay visible. (Lines that only cross or touch
+/// now and then are told apart by their colours.)
+fn overlapping(series: &[Series]) -> Vec<(usize, usize)> {
+    let top = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1.abs()))
+        .fold(0.0, f64::max);
+    let close = (top * 0.01).max(1e-9);
+    let mut pairs = Vec::new();
+    for i in 0..series.len() {
+        for j in i + 1..series.len() {
+            let (a, b) = (&series[i].points, &series[j].points);
+            if a.is_empty() || a.len() != b.len() {
+                continue;
+            }
+            let same = a
+                .iter()
+                .zip(b)
+                .filter(|(p, q)| p.0 == q.0 && (p.1 - q.1).abs() < close)
+                .count();
+            if 10 * same >= 9 * a.len() {
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
 }
 
 fn y_axis(out: &mut String, y_max: f64) -> f64 {
@@ -137,7 +247,12 @@ pub fn line_chart(
     log2_x: bool,
 ) -> String {
     let mut out = String::new();
-    frame(&mut out, title, x_label, y_label);
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+    let desc = format!(
+        "Line chart. Horizontal axis: {x_label}. Vertical axis: {y_label}. One line each for: {}.",
+        names.join(", ")
+    );
+    frame(&mut out, title, &desc, x_label, y_label);
     let tx = |x: f64| if log2_x { x.max(1.0).log2() } else { x };
     let pts = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0f64);
@@ -196,6 +311,26 @@ pub fn line_chart(
         H - BOTTOM,
         H - BOTTOM
     );
+    // Strokes: a series that lies on another is drawn dashed on top of it,
+    // the other wide and pale beneath, so both stay visible.
+    let mut strokes: Vec<Stroke> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Stroke {
+            color: color(&s.name, i),
+            width: if i == 0 { 2.0 } else { 1.6 },
+            dash: s.dashed.then_some("5,4"),
+            opacity: 1.0,
+        })
+        .collect();
+    let mut notes: Vec<Option<String>> = vec![None; series.len()];
+    for (i, j) in overlapping(series) {
+        strokes[j].width = 5.0;
+        strokes[j].opacity = 0.55;
+        strokes[i].dash = Some("6,4");
+        strokes[i].width = 2.0;
+        notes[i] = Some(format!("dashed: lies on {}", series[j].name));
+    }
     // Drawn last-first, so the first series is on top.
     for (i, s) in series.iter().enumerate().rev() {
         let mut d = String::new();
@@ -208,20 +343,29 @@ pub fn line_chart(
                 py(y)
             );
         }
+        let st = strokes[i];
         let _ = writeln!(
             out,
-            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="{}"{}/>"#,
-            COLORS[i % COLORS.len()],
-            if i == 0 { 2.0 } else { 1.4 },
-            if s.dashed {
-                r#" stroke-dasharray="5,4""#
-            } else {
-                ""
-            }
+            r#"<path d="{d}" fill="none" stroke="{}" stroke-width="{}" stroke-opacity="{}"{}><title>{}</title></path>"#,
+            st.color,
+            st.width,
+            st.opacity,
+            st.dash
+                .map_or(String::new(), |d| format!(r#" stroke-dasharray="{d}""#)),
+            esc(&s.name)
         );
     }
-    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
-    legend(&mut out, &names);
+    let entries: Vec<Entry> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Entry {
+            name: &s.name,
+            note: notes[i].clone(),
+            stroke: Some(strokes[i]),
+            color: strokes[i].color,
+        })
+        .collect();
+    legend(&mut out, &entries);
     out.push_str("</svg>\n");
     out
 }
@@ -260,7 +404,14 @@ pub fn bar_chart(
     series: &[(String, Vec<Option<f64>>)],
 ) -> String {
     let mut out = String::new();
-    frame(&mut out, title, "", y_label);
+    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
+    let desc = format!(
+        "Bar chart. {} cases ({}); one bar per case for each of: {}. Vertical axis: {y_label}.",
+        categories.len(),
+        categories.join("; "),
+        names.join(", ")
+    );
+    frame(&mut out, title, &desc, "", y_label);
     let mut values: Vec<f64> = series
         .iter()
         .flat_map(|(_, v)| v.iter().flatten().copied())
@@ -296,7 +447,7 @@ pub fn bar_chart(
                     r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{}: {}</title></rect>"#,
                     H - BOTTOM - h,
                     bar * 0.92,
-                    COLORS[si % COLORS.len()],
+                    color(&series[si].0, si),
                     esc(cat),
                     short_num(*v)
                 );
@@ -327,8 +478,17 @@ pub fn bar_chart(
         H - BOTTOM,
         H - BOTTOM
     );
-    let names: Vec<&str> = series.iter().map(|(n, _)| n.as_str()).collect();
-    legend(&mut out, &names);
+    let entries: Vec<Entry> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Entry {
+            name: n,
+            note: None,
+            stroke: None,
+            color: color(n, i),
+        })
+        .collect();
+    legend(&mut out, &entries);
     out.push_str("</svg>\n");
     out
 }
@@ -359,6 +519,72 @@ mod tests {
             &[("s".into(), vec![Some(1.0), None])],
         );
         assert_eq!(b.matches("<rect x=").count(), 2); // one bar + one legend swatch
+    }
+
+    #[test]
+    fn an_allocator_has_one_colour_in_every_chart() {
+        assert_eq!(color("glibc (measured)", 1), color("system", 0));
+        assert_eq!(color("Go classes", 0), color("goalloc", 1));
+        assert_eq!(color("mimalloc (measured)", 2), color("mimalloc", 0));
+        assert_ne!(color("jemalloc", 3), color("mimalloc", 2));
+        assert_ne!(color("Gopher", 0), color("goalloc", 0)); // "go " is a word
+        let b = bar_chart(
+            "t",
+            "ns",
+            &["x".into()],
+            &[
+                ("mimalloc".into(), vec![Some(1.0)]),
+                ("system".into(), vec![Some(2.0)]),
+            ],
+        );
+        let l = line_chart(
+            "t",
+            "x",
+            "y",
+            &[
+                Series {
+                    name: "glibc (measured)".into(),
+                    points: vec![(1.0, 1.0), (2.0, 3.0)],
+                    dashed: false,
+                },
+                Series {
+                    name: "mimalloc (measured)".into(),
+                    points: vec![(1.0, 2.0), (2.0, 1.0)],
+                    dashed: false,
+                },
+            ],
+            true,
+        );
+        for c in [color("mimalloc", 0), color("system", 0)] {
+            assert!(b.contains(c) && l.contains(c), "{c}");
+        }
+    }
+
+    #[test]
+    fn lines_that_coincide_stay_visible() {
+        let pts: Vec<(f64, f64)> = (1..20).map(|i| (i as f64, (i % 5) as f64)).collect();
+        let s = line_chart(
+            "t",
+            "x",
+            "y",
+            &[
+                Series {
+                    name: "mimalloc".into(),
+                    points: pts.clone(),
+                    dashed: false,
+                },
+                Series {
+                    name: "jemalloc".into(),
+                    points: pts,
+                    dashed: false,
+                },
+            ],
+            false,
+        );
+        assert!(s.contains("stroke-dasharray"), "the upper line is dashed");
+        assert!(s.contains(r#"stroke-width="5""#), "the lower one is wide");
+        assert!(s.contains("lies on jemalloc"), "the legend says so");
+        assert!(s.contains("<title id=\"chart-title\">t</title>") && s.contains("<desc"));
     }
 
     #[test]
