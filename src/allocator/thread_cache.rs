@@ -150,12 +150,35 @@ pub(crate) struct ThreadCache {
     pub next_all: AtomicPtr<ThreadCache>,
     /// Next cache on the heap's idle list.
     next_idle: *mut ThreadCache,
+    /// Address of the owning thread's thread-local block (0 while idle), to
+    /// recognise the cache of a thread that exited without a flush.
+    owner: usize,
 }
 
-/// A heap's thread caches: every one ever made, and those no thread uses.
+/// Entries of a heap's table of caches by owner (see [`CacheRegistry::owned`]).
+const OWNED_ENTRIES: usize = 256;
+
+/// The table entry for a thread-local block address.
+fn owned_entry(tls: usize) -> usize {
+    (tls >> 6).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - OWNED_ENTRIES.trailing_zeros())
+}
+
+/// A heap's thread caches: every one ever made, those no thread uses, and
+/// the ones in use by the address of their owner's thread-local block.
 pub(crate) struct CacheRegistry {
     pub all: AtomicPtr<ThreadCache>,
     idle: SpinLock<IdleList>,
+    /// Caches in use, by their owner's thread-local block (one entry per
+    /// hash; a collision only forgets the older cache). A thread whose
+    /// *first* allocation came in the last round of pthread key destructors
+    /// registered its exit hook too late for glibc to call it, so its cache
+    /// is never flushed at its exit. glibc reuses the stacks (and with them
+    /// the thread-local blocks) of exited threads, and a block belongs to one
+    /// live thread at a time: when a new thread takes its first cache and
+    /// finds a cache here owned by its own block, that cache's thread is
+    /// dead, and the new thread adopts it (objects and all), so its contents
+    /// are used and flushed again.
+    owned: [AtomicPtr<ThreadCache>; OWNED_ENTRIES],
 }
 
 struct IdleList(*mut ThreadCache);
@@ -163,8 +186,47 @@ struct IdleList(*mut ThreadCache);
 unsafe impl Send for IdleList {}
 
 impl CacheRegistry {
-    /// A cache for the calling thread: an idle one or a new one; null if the OS refuses.
-    fn take(&self, heap: &Heap) -> *mut ThreadCache {
+    /// A cache for the calling thread, whose thread-local block is at `tls`:
+    /// one a dead thread left with that block, an idle one or a new one;
+    /// null if the OS refuses.
+    fn take(&self, heap: &Heap, tls: usize) -> *mut ThreadCache {
+        let entry = &self.owned[owned_entry(tls)];
+        let e = entry.load(Acquire);
+        // SAFETY: caches are never freed; `owner` was written before the
+        // entry was published (Release), and a block address belongs to one
+        // live thread, so a cache owned by ours belongs to a dead thread.
+        if !e.is_null()
+            && unsafe { (*e).owner } == tls
+            && entry
+                .compare_exchange(e, ptr::null_mut(), AcqRel, Relaxed)
+                .is_ok()
+        {
+            self.register(e, tls);
+            return e;
+        }
+        let c = self.take_idle_or_new(heap);
+        if !c.is_null() {
+            self.register(c, tls);
+        }
+        c
+    }
+
+    /// Records `c` as the cache of the thread whose block is at `tls`.
+    fn register(&self, c: *mut ThreadCache, tls: usize) {
+        // SAFETY: c is a valid cache the calling thread now owns.
+        unsafe { (*c).owner = tls };
+        self.owned[owned_entry(tls)].store(c, Release);
+    }
+
+    /// Forgets every owner (a fork child: the parent's other threads, and
+    /// their half-finished work on their caches, did not come along).
+    pub(crate) fn forget_owners(&self) {
+        for e in &self.owned {
+            e.store(ptr::null_mut(), Relaxed);
+        }
+    }
+
+    fn take_idle_or_new(&self, heap: &Heap) -> *mut ThreadCache {
         {
             let mut idle = self.idle.lock();
             let c = idle.0;
@@ -206,6 +268,9 @@ impl CacheRegistry {
 
     /// Parks an empty cache for reuse.
     fn put(&self, c: *mut ThreadCache) {
+        // SAFETY: c is a valid cache its owner gives up.
+        let tls = core::mem::replace(unsafe { &mut (*c).owner }, 0);
+        let _ = self.owned[owned_entry(tls)].compare_exchange(c, ptr::null_mut(), AcqRel, Relaxed);
         let mut idle = self.idle.lock();
         // SAFETY: c is a valid cache no thread uses any more.
         unsafe { (*c).next_idle = idle.0 };
@@ -498,10 +563,12 @@ pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
 #[inline(never)]
 pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
     {
+        let block = tls();
         // SAFETY: only this thread touches its thread-local, and nothing
         // called below re-enters this function on the same thread (the
         // allocator never allocates through itself).
-        let tls = unsafe { &mut *tls() };
+        let tls = unsafe { &mut *block };
+        let block = block as usize;
         if tls.state == DEAD {
             return ptr::null_mut();
         }
@@ -518,7 +585,7 @@ pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
         if slot.key != NO_KEY {
             evict(slot);
         }
-        let c = heap.caches.take(heap);
+        let c = heap.caches.take(heap, block);
         if let Some(nn) = NonNull::new(c) {
             slot.key = key;
             slot.cache = nn;
