@@ -21,7 +21,14 @@
 //! bits), so the fast path is one thread-local load and one compare. Two
 //! instances whose slot numbers collide on one thread evict each other's
 //! cache (the evicted cache is flushed to its own heap first): correct, only
-//! slower, and it needs more than [`SLOTS`] live instances to happen.
+//! slower, and it needs more than [`SLOTS`] live instances to happen (a new
+//! instance takes the least used slot number, a dropped one frees its own).
+//!
+//! **Where the thread-local block lives.** Rust's `thread_local!`, except in
+//! the preloadable library (feature `preload`, x86-64 Linux), where a
+//! `thread_local!` would be reached through `__tls_get_addr`, which may call
+//! `malloc`: there the block is written in assembly and reached with the
+//! initial-exec model (see [`tls`] below).
 //!
 //! **Thread exit.** The first cache a thread takes registers a
 //! `pthread_key_create` destructor (one key for the process; glibc keeps the
@@ -32,7 +39,10 @@
 //! destructor) takes the direct path, which goes to the central list under
 //! its lock without a cache. Rust's own `thread_local!` destructors run
 //! before pthread key destructors in glibc, so most late frees still use the
-//! cache and are flushed with it.
+//! cache and are flushed with it. A thread whose *first* allocation comes in
+//! the last round of key destructors registers too late to be called; its
+//! cache is adopted by the next thread that gets its thread-local block
+//! (`CacheRegistry::owned`).
 //!
 //! **Frees from another thread.** The object simply goes into the freeing
 //! thread's cache for its class (as in tcmalloc); when that cache flushes,
