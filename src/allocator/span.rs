@@ -141,6 +141,12 @@ pub(crate) struct FreeObject {
 }
 
 /// Metadata of one run of pages.
+///
+/// `!Unpin` ([`core::marker::PhantomPinned`]) for the reason `ThreadCache`
+/// is: its owner (a central list, the page heap) works on it through
+/// `&mut Span` while a free without a size or a debug check on another
+/// thread reads its state and class (through raw pointers, see [`owner`]);
+/// a `&mut` to a `!Unpin` type claims no exclusive access.
 #[repr(C)]
 pub(crate) struct Span {
     // Page heap fields (under the page heap's lock).
@@ -175,6 +181,7 @@ pub(crate) struct Span {
     /// live piece starts (catches a piece freed twice, `tiny.rs`).
     #[cfg(debug_assertions)]
     pub pieces: [core::sync::atomic::AtomicU16; TINY_BLOCKS],
+    pub _shared: core::marker::PhantomPinned,
 }
 
 /// Blocks in a tiny span (one page after its counter header).

@@ -60,6 +60,7 @@ use super::tiny::TinyState;
 use super::Heap;
 #[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
 use core::cell::UnsafeCell;
+use core::marker::PhantomPinned;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
 
@@ -148,6 +149,15 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 /// One thread's cache for one heap. All-zero is valid apart from `heap` and `max`.
+///
+/// Its owner works on it through `&mut ThreadCache` while a statistics
+/// reader on another thread loads its [`Counters`] (atomics). A `&mut` to an
+/// ordinary struct claims that nothing else touches any of its bytes, which
+/// that reader would break; a `&mut` to a `!Unpin` type makes no such claim
+/// (rustc emits no `noalias` for it, and Miri's aliasing models exempt it:
+/// the exception RFC 3467's `UnsafePinned` is to name). So the struct is
+/// `!Unpin` ([`PhantomPinned`]): the owner's exclusive access is a fact of
+/// the design (one thread per cache), not a claim of the type.
 #[repr(C, align(64))]
 pub(crate) struct ThreadCache {
     pub lists: [FreeList; NUM_CLASSES],
@@ -163,6 +173,7 @@ pub(crate) struct ThreadCache {
     /// Address of the owning thread's thread-local block (0 while idle), to
     /// recognise the cache of a thread that exited without a flush.
     owner: usize,
+    _shared: PhantomPinned,
 }
 
 /// Entries of a heap's table of caches by owner (see [`CacheRegistry::owned`]).
