@@ -632,6 +632,9 @@ impl GoAlloc {
         if p.is_null() {
             return;
         }
+        // A free may reach `madvise` (the scavenger), whose failure sets
+        // errno; C's `free` must leave errno alone (POSIX.1-2024, glibc 2.33).
+        let _errno = SavedErrno::new();
         let Some(heap) = self.existing_heap() else {
             abort::check!(false, "free of {p:p}: this GoAlloc never allocated");
             return;
@@ -1042,6 +1045,24 @@ impl GoAlloc {
                 }
             }
         }
+    }
+}
+
+/// Restores the calling thread's `errno` when dropped: the free paths that
+/// may reach a system call keep one, since C's `free` must not change errno.
+pub(crate) struct SavedErrno(i32);
+
+impl SavedErrno {
+    pub(crate) fn new() -> Self {
+        // SAFETY: glibc's errno location is the calling thread's, always valid.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 

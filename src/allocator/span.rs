@@ -116,7 +116,10 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
         batch: 32,
         cache_max: 64,
     };
-    debug_assert!(t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE);
+    super::abort::check!(
+        t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE,
+        "internal error: the last class is not 32 KiB"
+    );
     t
 }
 

@@ -52,6 +52,7 @@
 //! are memory from the OS owned by their heap, reused by later threads, and
 //! they keep their counters, so statistics survive thread exit.
 
+use super::abort::check;
 use super::central_list::Chain;
 use super::lock::SpinLock;
 use super::os;
@@ -305,7 +306,10 @@ pub(crate) fn fold(cache: &mut ThreadCache, class: usize) {
     let k = &cache.counters;
     let m = k.mallocs[class].load(Relaxed);
     let f = k.frees[class].load(Relaxed);
-    debug_assert!(m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31);
+    check!(
+        m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31,
+        "internal error: packed counters of class {class} near overflow"
+    );
     if m != 0 {
         k.mallocs[class].store(0, Relaxed);
         bump(&k.mallocs_folded[class], m >> 32);
@@ -378,6 +382,8 @@ pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
     fold(cache, class);
     let list = &cache.lists[class];
     if list.len >= list.max {
+        // The flush may reach the scavenger's `madvise`: keep C's errno.
+        let _errno = super::SavedErrno::new();
         // SAFETY: a cache's heap outlives it.
         let heap = unsafe { &*cache.heap };
         let n = heap.info[class].batch.min(list.len);
@@ -419,7 +425,11 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
             chain.tail = last;
         }
     }
-    debug_assert_eq!(chain.len, n);
+    check!(
+        chain.len == n,
+        "internal error: flush of {n} found {} objects",
+        chain.len
+    );
     let head = chain.head;
     list.len -= n;
     set_check(list);
@@ -442,8 +452,9 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
         let n = cache.lists[class].len;
         flush_n(cache, class, n);
     }
-    debug_assert!(
-        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null()
+    check!(
+        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null(),
+        "internal error: tiny blocks left in a flushed cache"
     );
 }
 

@@ -333,6 +333,18 @@ int main(void) {
         fas(NULL, 64, 0);
     }
 
+    /* free leaves errno alone (POSIX.1-2024), even when it gives memory back. */
+    {
+        void *big[64];
+        for (int i = 0; i < 64; i++) big[i] = my_malloc((size_t)(i + 1) << 20);
+        void *small[2000];
+        for (int i = 0; i < 2000; i++) small[i] = my_malloc(48);
+        errno = 4321;
+        for (int i = 0; i < 64; i++) free(big[i]);
+        for (int i = 0; i < 2000; i++) free(small[i]);
+        CHECK(errno == 4321, "free changed errno to %d", errno);
+    }
+
     /* The dynamic loader allocates through the preloaded malloc once it is
      * relocated: dlopen builds link maps, a failed dlopen makes an error
      * string that dlerror's caller frees, dlclose frees it all. */
