@@ -594,36 +594,42 @@ pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
 #[cold]
 #[inline(never)]
 pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
-    {
-        let block = tls();
-        // SAFETY: only this thread touches its thread-local, and nothing
-        // called below re-enters this function on the same thread (the
-        // allocator never allocates through itself).
-        let tls = unsafe { &mut *block };
-        let block = block as usize;
-        if tls.state == DEAD {
+    let block = tls();
+    // SAFETY: only this thread touches its thread-local block; the state is
+    // read and written through the raw pointer, since the registration below
+    // may re-enter the allocator on this thread.
+    let state = unsafe { (*block).state };
+    if state == DEAD {
+        return ptr::null_mut();
+    }
+    if state == FRESH {
+        // `pthread_setspecific` allocates (calloc) for a key numbered 32 or
+        // more: such a nested allocation sees DEAD and takes the direct path.
+        // SAFETY: as above.
+        unsafe { (*block).state = DEAD };
+        let ok = register_thread_exit();
+        // SAFETY: as above.
+        unsafe { (*block).state = if ok { LIVE } else { FRESH } };
+        if !ok {
             return ptr::null_mut();
         }
-        if tls.state == FRESH {
-            if !register_thread_exit() {
-                return ptr::null_mut();
-            }
-            tls.state = LIVE;
-        }
-        let slot = &mut tls.slots[key & (SLOTS - 1)];
-        if slot.key == key {
-            return slot.cache.as_ptr();
-        }
-        if slot.key != NO_KEY {
-            evict(slot);
-        }
-        let c = heap.caches.take(heap, block);
-        if let Some(nn) = NonNull::new(c) {
-            slot.key = key;
-            slot.cache = nn;
-        }
-        c
     }
+    // SAFETY: only this thread touches its thread-local block, and nothing
+    // called below allocates through this allocator.
+    let tls = unsafe { &mut *block };
+    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    if slot.key == key {
+        return slot.cache.as_ptr();
+    }
+    if slot.key != NO_KEY {
+        evict(slot);
+    }
+    let c = heap.caches.take(heap, block as usize);
+    if let Some(nn) = NonNull::new(c) {
+        slot.key = key;
+        slot.cache = nn;
+    }
+    c
 }
 
 /// Flushes the cache in `slot` to its own heap and parks it.
