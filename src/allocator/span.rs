@@ -116,7 +116,10 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
         batch: 32,
         cache_max: 64,
     };
-    debug_assert!(t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE);
+    super::abort::check!(
+        t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE,
+        "internal error: the last class is not 32 KiB"
+    );
     t
 }
 
@@ -141,6 +144,12 @@ pub(crate) struct FreeObject {
 }
 
 /// Metadata of one run of pages.
+///
+/// `!Unpin` ([`core::marker::PhantomPinned`]) for the reason `ThreadCache`
+/// is: its owner (a central list, the page heap) works on it through
+/// `&mut Span` while a free without a size or a debug check on another
+/// thread reads its state and class (through raw pointers, see [`owner`]);
+/// a `&mut` to a `!Unpin` type claims no exclusive access.
 #[repr(C)]
 pub(crate) struct Span {
     // Page heap fields (under the page heap's lock).
@@ -171,6 +180,55 @@ pub(crate) struct Span {
     /// Debug builds: one bit per slot, set while the slot is in the user's hands.
     #[cfg(debug_assertions)]
     pub live: [AtomicU64; 16],
+    /// Debug builds, tiny spans: per block, one bit per byte offset where a
+    /// live piece starts (catches a piece freed twice, `tiny.rs`).
+    #[cfg(debug_assertions)]
+    pub pieces: [core::sync::atomic::AtomicU16; TINY_BLOCKS],
+    pub _shared: core::marker::PhantomPinned,
+}
+
+/// Blocks in a tiny span (one page after its counter header).
+#[cfg(debug_assertions)]
+pub(crate) const TINY_BLOCKS: usize = (PAGE_SIZE - TINY_HEADER) / TINY_BLOCK;
+
+/// The state and class of the span at `s`, read field by field through the
+/// raw pointer. Readers that do not own a span (the pointer-only free, the
+/// debug checks) use this and [`base_of`] instead of a `&Span`, which would
+/// alias the `&mut Span` its owner (a central list, the page heap) may hold.
+///
+/// # Safety
+/// `s` is span metadata (from the page map); for the answer to mean
+/// anything, the caller holds a live object of the span (then neither field
+/// changes).
+#[inline(always)]
+pub(crate) unsafe fn owner(s: *const Span) -> (SpanState, usize) {
+    // SAFETY: the caller passes span metadata, which is never unmapped.
+    unsafe {
+        (
+            ptr::addr_of!((*s).state).read(),
+            ptr::addr_of!((*s).class).read() as usize,
+        )
+    }
+}
+
+/// Base address of the span at `s`, through the raw pointer (see [`owner`]).
+///
+/// # Safety
+/// As for [`owner`].
+#[inline]
+pub(crate) unsafe fn base_of(s: *const Span) -> usize {
+    // SAFETY: as in `owner`.
+    unsafe { ptr::addr_of!((*s).page).read() * PAGE_SIZE }
+}
+
+/// Bytes of the span at `s`, through the raw pointer (see [`owner`]).
+///
+/// # Safety
+/// As for [`owner`].
+#[inline]
+pub(crate) unsafe fn bytes_of(s: *const Span) -> usize {
+    // SAFETY: as in `owner`.
+    unsafe { ptr::addr_of!((*s).npages).read() * PAGE_SIZE }
 }
 
 impl Span {
@@ -199,6 +257,10 @@ impl Span {
         self.free = ptr::null_mut();
         #[cfg(debug_assertions)]
         for w in &self.live {
+            w.store(0, core::sync::atomic::Ordering::Relaxed);
+        }
+        #[cfg(debug_assertions)]
+        for w in &self.pieces {
             w.store(0, core::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -240,22 +302,49 @@ impl Span {
     pub fn is_full(&self) -> bool {
         self.free.is_null() && self.bump == self.nelems
     }
+}
 
-    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start
-    /// (for the debug checks).
-    #[cfg(any(debug_assertions, test))]
-    pub fn slot_of(&self, addr: usize) -> Option<usize> {
-        if self.state != SpanState::Small || addr < self.first {
-            return None;
-        }
-        let off = addr - self.first;
-        let idx = if self.class as usize == TINY_CLASS {
-            off / TINY_BLOCK
-        } else {
-            GO.object_index(self.class, off)
-        };
-        (idx < self.nelems as usize && idx * self.size == off).then_some(idx)
+/// Index of the slot holding `addr` in the span at `s`, if `addr` is
+/// exactly a slot's start (for the debug checks). Reads the fields through
+/// the raw pointer (see [`owner`]): the central list may hold `&mut` to the
+/// span's free list meanwhile.
+///
+/// # Safety
+/// `s` is span metadata (from the page map).
+#[cfg(any(debug_assertions, test))]
+pub(crate) unsafe fn slot_of(s: *const Span, addr: usize) -> Option<usize> {
+    // SAFETY: span metadata is never unmapped; only fields that do not
+    // change while a slot of the span is live are read.
+    let (state, class, first, nelems, size) = unsafe {
+        (
+            ptr::addr_of!((*s).state).read(),
+            ptr::addr_of!((*s).class).read(),
+            ptr::addr_of!((*s).first).read(),
+            ptr::addr_of!((*s).nelems).read(),
+            ptr::addr_of!((*s).size).read(),
+        )
+    };
+    if state != SpanState::Small || addr < first {
+        return None;
     }
+    let off = addr - first;
+    let idx = if class as usize == TINY_CLASS {
+        off / TINY_BLOCK
+    } else {
+        GO.object_index(class, off)
+    };
+    (idx < nelems as usize && idx * size == off).then_some(idx)
+}
+
+/// The debug live bit of slot `idx` of the span at `s` (an atomic reached
+/// through the raw pointer, see [`owner`]).
+///
+/// # Safety
+/// `s` is span metadata; `idx < 1024`.
+#[cfg(debug_assertions)]
+pub(crate) unsafe fn live_word(s: *const Span, idx: usize) -> &'static AtomicU64 {
+    // SAFETY: span metadata is never unmapped; the words are atomics.
+    unsafe { &(*ptr::addr_of!((*s).live))[idx / 64] }
 }
 
 /// A doubly linked list of spans through their `prev`/`next` fields.
@@ -343,8 +432,10 @@ mod tests {
         let b = s.pop();
         assert_eq!(a as usize, base);
         assert_eq!(b as usize, base + 1024);
-        assert_eq!(s.slot_of(b as usize), Some(1));
-        assert_eq!(s.slot_of(b as usize + 8), None);
+        // SAFETY: s is a valid span.
+        assert_eq!(unsafe { slot_of(&s, b as usize) }, Some(1));
+        // SAFETY: as above.
+        assert_eq!(unsafe { slot_of(&s, b as usize + 8) }, None);
         // SAFETY: a was popped from s and is not used.
         unsafe { s.push(a) };
         assert_eq!(s.pop(), a);

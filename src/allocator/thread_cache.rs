@@ -8,7 +8,10 @@
 //! cache belongs to the OS thread. A [`ThreadCache`] holds, per class, a
 //! singly linked list of free objects (linked through their first word) and
 //! its limit. An allocation pops, a free pushes; when a list is empty it
-//! takes a batch from the class's central list ("refill"), when it grows to
+//! takes a batch from the class's central list ("refill": 8 objects the
+//! first time in a cache's life, twice as many each time after, up to the
+//! class's batch, so a short-lived thread neither fetches nor, at its exit,
+//! carries back objects it never needed), when it grows to
 //! its limit (about 64 KiB worth, at least two batches, see `span.rs`) it
 //! gives one batch back ("flush"). Each call
 //! stores one packed counter (count and requested bytes) and no list
@@ -21,7 +24,14 @@
 //! bits), so the fast path is one thread-local load and one compare. Two
 //! instances whose slot numbers collide on one thread evict each other's
 //! cache (the evicted cache is flushed to its own heap first): correct, only
-//! slower, and it needs more than [`SLOTS`] live instances to happen.
+//! slower, and it needs more than [`SLOTS`] live instances to happen (a new
+//! instance takes the least used slot number, a dropped one frees its own).
+//!
+//! **Where the thread-local block lives.** Rust's `thread_local!`, except in
+//! the preloadable library (feature `preload`, x86-64 Linux), where a
+//! `thread_local!` would be reached through `__tls_get_addr`, which may call
+//! `malloc`: there the block is written in assembly and reached with the
+//! initial-exec model (see [`tls`] below).
 //!
 //! **Thread exit.** The first cache a thread takes registers a
 //! `pthread_key_create` destructor (one key for the process; glibc keeps the
@@ -32,7 +42,10 @@
 //! destructor) takes the direct path, which goes to the central list under
 //! its lock without a cache. Rust's own `thread_local!` destructors run
 //! before pthread key destructors in glibc, so most late frees still use the
-//! cache and are flushed with it.
+//! cache and are flushed with it. A thread whose *first* allocation comes in
+//! the last round of key destructors registers too late to be called; its
+//! cache is adopted by the next thread that gets its thread-local block
+//! (`CacheRegistry::owned`).
 //!
 //! **Frees from another thread.** The object simply goes into the freeing
 //! thread's cache for its class (as in tcmalloc); when that cache flushes,
@@ -42,13 +55,16 @@
 //! are memory from the OS owned by their heap, reused by later threads, and
 //! they keep their counters, so statistics survive thread exit.
 
+use super::abort::check;
 use super::central_list::Chain;
 use super::lock::SpinLock;
 use super::os;
 use super::span::{FreeObject, NUM_CLASSES, TINY_CLASS};
 use super::tiny::TinyState;
 use super::Heap;
+#[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
 use core::cell::UnsafeCell;
+use core::marker::PhantomPinned;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
 
@@ -137,6 +153,15 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 /// One thread's cache for one heap. All-zero is valid apart from `heap` and `max`.
+///
+/// Its owner works on it through `&mut ThreadCache` while a statistics
+/// reader on another thread loads its [`Counters`] (atomics). A `&mut` to an
+/// ordinary struct claims that nothing else touches any of its bytes, which
+/// that reader would break; a `&mut` to a `!Unpin` type makes no such claim
+/// (rustc emits no `noalias` for it, and Miri's aliasing models exempt it:
+/// the exception RFC 3467's `UnsafePinned` is to name). So the struct is
+/// `!Unpin` ([`PhantomPinned`]): the owner's exclusive access is a fact of
+/// the design (one thread per cache), not a claim of the type.
 #[repr(C, align(64))]
 pub(crate) struct ThreadCache {
     pub lists: [FreeList; NUM_CLASSES],
@@ -149,12 +174,44 @@ pub(crate) struct ThreadCache {
     pub next_all: AtomicPtr<ThreadCache>,
     /// Next cache on the heap's idle list.
     next_idle: *mut ThreadCache,
+    /// Address of the owning thread's thread-local block (0 while idle), to
+    /// recognise the cache of a thread that exited without a flush.
+    owner: usize,
+    /// Objects the next refill of each class asks the central list for
+    /// (0: [`FIRST_BATCH`]); see [`refill`].
+    refill_batch: [u16; NUM_CLASSES],
+    _shared: PhantomPinned,
 }
 
-/// A heap's thread caches: every one ever made, and those no thread uses.
+/// The first refill of a class in a cache's life asks for this many objects
+/// (or the class's batch, if smaller); each later refill asks for twice as
+/// many as the one before, up to the class's batch (`span.rs`).
+const FIRST_BATCH: u32 = 8;
+
+/// Entries of a heap's table of caches by owner (see [`CacheRegistry::owned`]).
+const OWNED_ENTRIES: usize = 256;
+
+/// The table entry for a thread-local block address.
+fn owned_entry(tls: usize) -> usize {
+    (tls >> 6).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - OWNED_ENTRIES.trailing_zeros())
+}
+
+/// A heap's thread caches: every one ever made, those no thread uses, and
+/// the ones in use by the address of their owner's thread-local block.
 pub(crate) struct CacheRegistry {
     pub all: AtomicPtr<ThreadCache>,
     idle: SpinLock<IdleList>,
+    /// Caches in use, by their owner's thread-local block (one entry per
+    /// hash; a collision only forgets the older cache). A thread whose
+    /// *first* allocation came in the last round of pthread key destructors
+    /// registered its exit hook too late for glibc to call it, so its cache
+    /// is never flushed at its exit. glibc reuses the stacks (and with them
+    /// the thread-local blocks) of exited threads, and a block belongs to one
+    /// live thread at a time: when a new thread takes its first cache and
+    /// finds a cache here owned by its own block, that cache's thread is
+    /// dead, and the new thread adopts it (objects and all), so its contents
+    /// are used and flushed again.
+    owned: [AtomicPtr<ThreadCache>; OWNED_ENTRIES],
 }
 
 struct IdleList(*mut ThreadCache);
@@ -162,8 +219,47 @@ struct IdleList(*mut ThreadCache);
 unsafe impl Send for IdleList {}
 
 impl CacheRegistry {
-    /// A cache for the calling thread: an idle one or a new one; null if the OS refuses.
-    fn take(&self, heap: &Heap) -> *mut ThreadCache {
+    /// A cache for the calling thread, whose thread-local block is at `tls`:
+    /// one a dead thread left with that block, an idle one or a new one;
+    /// null if the OS refuses.
+    fn take(&self, heap: &Heap, tls: usize) -> *mut ThreadCache {
+        let entry = &self.owned[owned_entry(tls)];
+        let e = entry.load(Acquire);
+        // SAFETY: caches are never freed; `owner` was written before the
+        // entry was published (Release), and a block address belongs to one
+        // live thread, so a cache owned by ours belongs to a dead thread.
+        if !e.is_null()
+            && unsafe { (*e).owner } == tls
+            && entry
+                .compare_exchange(e, ptr::null_mut(), AcqRel, Relaxed)
+                .is_ok()
+        {
+            self.register(e, tls);
+            return e;
+        }
+        let c = self.take_idle_or_new(heap);
+        if !c.is_null() {
+            self.register(c, tls);
+        }
+        c
+    }
+
+    /// Records `c` as the cache of the thread whose block is at `tls`.
+    fn register(&self, c: *mut ThreadCache, tls: usize) {
+        // SAFETY: c is a valid cache the calling thread now owns.
+        unsafe { (*c).owner = tls };
+        self.owned[owned_entry(tls)].store(c, Release);
+    }
+
+    /// Forgets every owner (a fork child: the parent's other threads, and
+    /// their half-finished work on their caches, did not come along).
+    pub(crate) fn forget_owners(&self) {
+        for e in &self.owned {
+            e.store(ptr::null_mut(), Relaxed);
+        }
+    }
+
+    fn take_idle_or_new(&self, heap: &Heap) -> *mut ThreadCache {
         {
             let mut idle = self.idle.lock();
             let c = idle.0;
@@ -198,8 +294,18 @@ impl CacheRegistry {
         c
     }
 
-    /// Parks an empty cache for reuse.
+    /// The idle list's lock, for the fork handlers (`fork.rs`).
+    pub(crate) fn idle_lock(&self) -> &SpinLock<impl Sized> {
+        &self.idle
+    }
+
+    /// Parks an empty cache for reuse; its next thread starts slow again.
     fn put(&self, c: *mut ThreadCache) {
+        // SAFETY: c is a valid cache its owner gives up.
+        let tls = core::mem::replace(unsafe { &mut (*c).owner }, 0);
+        // SAFETY: as above.
+        unsafe { (*c).refill_batch = [0; NUM_CLASSES] };
+        let _ = self.owned[owned_entry(tls)].compare_exchange(c, ptr::null_mut(), AcqRel, Relaxed);
         let mut idle = self.idle.lock();
         // SAFETY: c is a valid cache no thread uses any more.
         unsafe { (*c).next_idle = idle.0 };
@@ -213,7 +319,10 @@ pub(crate) fn fold(cache: &mut ThreadCache, class: usize) {
     let k = &cache.counters;
     let m = k.mallocs[class].load(Relaxed);
     let f = k.frees[class].load(Relaxed);
-    debug_assert!(m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31);
+    check!(
+        m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31,
+        "internal error: packed counters of class {class} near overflow"
+    );
     if m != 0 {
         k.mallocs[class].store(0, Relaxed);
         bump(&k.mallocs_folded[class], m >> 32);
@@ -236,8 +345,10 @@ fn set_check(list: &mut FreeList) {
     list.check_at = u64::from(list.max.saturating_sub(list.len)) << 32;
 }
 
-/// Takes `batch` objects for `class` from the central list; hands the first
-/// to the caller and keeps the rest. Null if the OS refused memory.
+/// Refills the list of `class` and hands its first object to the caller:
+/// the objects this thread freed if there are any (topped up from the
+/// central list while the class is in slow start, see [`from_central`]),
+/// else a batch from the central list. Null if the OS refused memory.
 #[cold]
 #[inline(never)]
 pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
@@ -251,31 +362,61 @@ pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*o).next };
         list.freed = ptr::null_mut();
+        if cache.refill_batch[class] & BATCH_GROWN == 0 {
+            // Still in slow start: a thread that reuses what it frees would
+            // otherwise circulate its first small batch for good, and come
+            // here once per batch. Grow the list too.
+            let _ = from_central(cache, class, false);
+        }
         return o.cast();
     }
-    // From the central list: fold first, so that `len` is exact before the
-    // chain is added and a thread that only allocates folds once per batch.
+    from_central(cache, class, true)
+}
+
+/// Marks a class of [`ThreadCache::refill_batch`] whose slow start is over.
+const BATCH_GROWN: u16 = 1 << 15;
+
+/// Takes a batch from the central list: hands its first object to the
+/// caller (`take_one`) or puts them all on the list. Slow start: a
+/// short-lived thread that needs a few objects of a class takes a few, not a
+/// whole batch that its exit would carry back one by one; one that keeps
+/// allocating reaches the class's full batch within four refills.
+fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u8 {
+    // Fold first, so that `len` is exact before the chain is added and a
+    // thread that only allocates folds once per batch.
     fold(cache, class);
     // SAFETY: a cache's heap outlives it (heaps are never freed).
     let heap = unsafe { &*cache.heap };
     let info = &heap.info[class];
+    let want = match u32::from(cache.refill_batch[class] & !BATCH_GROWN) {
+        0 => FIRST_BATCH.min(info.batch),
+        n => n,
+    };
+    let next = (want * 2).min(info.batch);
+    cache.refill_batch[class] = next as u16 | if want == info.batch { BATCH_GROWN } else { 0 };
     let chain = heap.central[class]
         .lock()
-        .refill(class, info, &heap.map, &heap.pages, info.batch);
+        .refill(class, info, &heap.map, &heap.pages, want);
     if chain.len == 0 {
         return ptr::null_mut();
     }
     let list = &mut cache.lists[class];
     // SAFETY: the chain's objects are free slots handed to this cache.
-    unsafe {
+    let first = unsafe {
         (*chain.tail).next = list.head;
-        list.head = (*chain.head).next;
-    }
+        if take_one {
+            list.head = (*chain.head).next;
+            chain.head
+        } else {
+            list.head = chain.head;
+            ptr::null_mut()
+        }
+    };
     // The whole chain counts; the caller counts the first object's allocation.
     list.len += chain.len;
     set_check(list);
     bump(&cache.counters.refills, 1);
-    chain.head.cast()
+    first.cast()
 }
 
 /// The length check of the free path: folds the counters and gives one
@@ -286,6 +427,8 @@ pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
     fold(cache, class);
     let list = &cache.lists[class];
     if list.len >= list.max {
+        // The flush may reach the scavenger's `madvise`: keep C's errno.
+        let _errno = super::SavedErrno::new();
         // SAFETY: a cache's heap outlives it.
         let heap = unsafe { &*cache.heap };
         let n = heap.info[class].batch.min(list.len);
@@ -327,7 +470,11 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
             chain.tail = last;
         }
     }
-    debug_assert_eq!(chain.len, n);
+    check!(
+        chain.len == n,
+        "internal error: flush of {n} found {} objects",
+        chain.len
+    );
     let head = chain.head;
     list.len -= n;
     set_check(list);
@@ -352,8 +499,9 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
         let n = cache.lists[class].len;
         flush_n(cache, class, n);
     }
-    debug_assert!(
-        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null()
+    check!(
+        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null(),
+        "internal error: tiny blocks left in a flushed cache"
     );
 }
 
@@ -381,6 +529,7 @@ pub(crate) fn alloc_direct(heap: &Heap, class: usize) -> *mut u8 {
 /// A thread-local slot. `cache` is meaningful only while `key` matches an
 /// instance (an empty slot has `NO_KEY` and a dangling pointer), so the fast
 /// path needs no null test.
+#[repr(C)]
 struct Slot {
     key: usize,
     cache: NonNull<ThreadCache>,
@@ -397,32 +546,95 @@ const FRESH: u8 = 0;
 const LIVE: u8 = 1;
 const DEAD: u8 = 2;
 
+/// The thread-local part: the slots and the thread's life-cycle state.
+#[repr(C)]
 struct Tls {
     slots: [Slot; SLOTS],
     state: u8,
 }
 
-thread_local! {
-    static TLS: UnsafeCell<Tls> = const {
-        UnsafeCell::new(Tls {
-            slots: [Slot::EMPTY; SLOTS],
-            state: FRESH,
-        })
-    };
+/// The calling thread's [`Tls`], from Rust's `thread_local!` (a
+/// const-initialised one without a destructor, so the access can never fail).
+#[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
+#[inline(always)]
+fn tls() -> *mut Tls {
+    thread_local! {
+        static TLS: UnsafeCell<Tls> = const {
+            UnsafeCell::new(Tls {
+                slots: [Slot::EMPTY; SLOTS],
+                state: FRESH,
+            })
+        };
+    }
+    TLS.with(|t| t.get())
+}
+
+// The preloadable library (feature `preload`, x86-64 Linux): the thread-local
+// block written in assembly and reached with the *initial-exec* TLS model.
+//
+// Rust's `thread_local!` in a shared library uses the general-dynamic model:
+// every access calls `__tls_get_addr`, and glibc's `__tls_get_addr` may call
+// `malloc` (to grow a thread's DTV after a `dlopen` of a module with TLS, or
+// to allocate a module's block lazily), which would re-enter this allocator
+// from inside its own fast path. Stable Rust cannot pick another model
+// (`#[thread_local]` and `-Z tls-model` are nightly-only), but `global_asm!`
+// and `asm!` are stable: the block is a symbol in `.tdata`, and the access is
+// the initial-exec sequence (`%fs:0` plus a GOT entry holding the block's
+// offset from the thread pointer). The loader resolves that offset once, at
+// load time; a library loaded with the program (`LD_PRELOAD`) has its block in
+// the static TLS area, set up for every thread before it runs a line of code,
+// so the access is two loads and never calls anyone. (The linker marks the
+// library `STATIC_TLS`; a `dlopen` of it later would also work while glibc's
+// static TLS surplus lasts, which 136 bytes do.) The block's initial image
+// (`.tdata`) is the `Tls` value with every slot empty, as `Slot::EMPTY` spells it.
+#[cfg(all(feature = "preload", target_os = "linux", target_arch = "x86_64"))]
+core::arch::global_asm!(
+    ".pushsection .tdata,\"awT\",@progbits",
+    ".p2align 3",
+    ".globl __alloc_cookbook_goalloc_tls",
+    ".hidden __alloc_cookbook_goalloc_tls",
+    ".type __alloc_cookbook_goalloc_tls, @object",
+    ".size __alloc_cookbook_goalloc_tls, {size}",
+    "__alloc_cookbook_goalloc_tls:",
+    ".rept {slots}",
+    ".quad {no_key}",
+    ".quad {dangling}",
+    ".endr",
+    ".zero {tail}",
+    ".popsection",
+    size = const core::mem::size_of::<Tls>(),
+    slots = const SLOTS,
+    no_key = const NO_KEY,
+    dangling = const core::mem::align_of::<ThreadCache>(),
+    tail = const core::mem::size_of::<Tls>() - SLOTS * core::mem::size_of::<Slot>(),
+);
+
+/// The calling thread's [`Tls`] through the initial-exec model (see above).
+#[cfg(all(feature = "preload", target_os = "linux", target_arch = "x86_64"))]
+#[inline(always)]
+fn tls() -> *mut Tls {
+    let t: *mut Tls;
+    // SAFETY: reads the thread pointer and the GOT entry the loader filled
+    // with the block's offset; no memory is written, nothing is called.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr fs:[0]",
+            "add {t}, qword ptr [rip + __alloc_cookbook_goalloc_tls@GOTTPOFF]",
+            t = out(reg) t,
+            options(pure, readonly, nostack),
+        );
+    }
+    t
 }
 
 /// The calling thread's cache for the instance with `key`, or `None` (then
 /// the caller takes [`cache_slow`]). One thread-local load and one compare.
 #[inline(always)]
 pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
-    TLS.try_with(|t| {
-        // SAFETY: the thread-local is only touched by this thread, and no
-        // reference to it outlives this closure; the index is masked in range.
-        let s = unsafe { (*t.get()).slots.get_unchecked(key & (SLOTS - 1)) };
-        (s.key == key).then_some(s.cache)
-    })
-    .ok()
-    .flatten()
+    // SAFETY: the thread-local is only touched by this thread, and no
+    // reference to it outlives this function; the index is masked in range.
+    let s = unsafe { (*tls()).slots.get_unchecked(key & (SLOTS - 1)) };
+    (s.key == key).then_some(s.cache)
 }
 
 /// Finds or makes the calling thread's cache for `heap`; null on a dying
@@ -430,35 +642,42 @@ pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
 #[cold]
 #[inline(never)]
 pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
-    TLS.try_with(|t| {
-        // SAFETY: only this thread touches its thread-local, and nothing
-        // called below re-enters this function on the same thread (the
-        // allocator never allocates through itself).
-        let tls = unsafe { &mut *t.get() };
-        if tls.state == DEAD {
+    let block = tls();
+    // SAFETY: only this thread touches its thread-local block; the state is
+    // read and written through the raw pointer, since the registration below
+    // may re-enter the allocator on this thread.
+    let state = unsafe { (*block).state };
+    if state == DEAD {
+        return ptr::null_mut();
+    }
+    if state == FRESH {
+        // `pthread_setspecific` allocates (calloc) for a key numbered 32 or
+        // more: such a nested allocation sees DEAD and takes the direct path.
+        // SAFETY: as above.
+        unsafe { (*block).state = DEAD };
+        let ok = register_thread_exit();
+        // SAFETY: as above.
+        unsafe { (*block).state = if ok { LIVE } else { FRESH } };
+        if !ok {
             return ptr::null_mut();
         }
-        if tls.state == FRESH {
-            if !register_thread_exit() {
-                return ptr::null_mut();
-            }
-            tls.state = LIVE;
-        }
-        let slot = &mut tls.slots[key & (SLOTS - 1)];
-        if slot.key == key {
-            return slot.cache.as_ptr();
-        }
-        if slot.key != NO_KEY {
-            evict(slot);
-        }
-        let c = heap.caches.take(heap);
-        if let Some(nn) = NonNull::new(c) {
-            slot.key = key;
-            slot.cache = nn;
-        }
-        c
-    })
-    .unwrap_or(ptr::null_mut())
+    }
+    // SAFETY: only this thread touches its thread-local block, and nothing
+    // called below allocates through this allocator.
+    let tls = unsafe { &mut *block };
+    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    if slot.key == key {
+        return slot.cache.as_ptr();
+    }
+    if slot.key != NO_KEY {
+        evict(slot);
+    }
+    let c = heap.caches.take(heap, block as usize);
+    if let Some(nn) = NonNull::new(c) {
+        slot.key = key;
+        slot.cache = nn;
+    }
+    c
 }
 
 /// Flushes the cache in `slot` to its own heap and parks it.
@@ -475,14 +694,12 @@ fn evict(slot: &mut Slot) {
 /// Flushes the calling thread's cache for the instance with `key` (if any)
 /// and parks it, so the thread holds nothing of that heap.
 pub(crate) fn flush_current(key: usize) {
-    let _ = TLS.try_with(|t| {
-        // SAFETY: only this thread touches its thread-local.
-        let tls = unsafe { &mut *t.get() };
-        let slot = &mut tls.slots[key & (SLOTS - 1)];
-        if slot.key == key {
-            evict(slot);
-        }
-    });
+    // SAFETY: only this thread touches its thread-local.
+    let tls = unsafe { &mut *tls() };
+    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    if slot.key == key {
+        evict(slot);
+    }
 }
 
 const KEY_NONE: u8 = 0;
@@ -515,14 +732,12 @@ fn register_thread_exit() -> bool {
 
 /// pthread key destructor: flush and park every cache of the exiting thread.
 extern "C" fn thread_exit(_: *mut libc::c_void) {
-    let _ = TLS.try_with(|t| {
-        // SAFETY: only this (exiting) thread touches its thread-local.
-        let tls = unsafe { &mut *t.get() };
-        for slot in tls.slots.iter_mut() {
-            if slot.key != NO_KEY {
-                evict(slot);
-            }
+    // SAFETY: only this (exiting) thread touches its thread-local.
+    let tls = unsafe { &mut *tls() };
+    for slot in tls.slots.iter_mut() {
+        if slot.key != NO_KEY {
+            evict(slot);
         }
-        tls.state = DEAD;
-    });
+    }
+    tls.state = DEAD;
 }
