@@ -31,8 +31,8 @@
 mod common;
 
 use common::allocators::{
-    batch, churn_peak, larson, lay, mixed_batch, pair, producer_consumer, thread_life, touch_pages,
-    Workers, GOALLOC, JEMALLOC, MIMALLOC, MIXED_BATCH,
+    batch, c_abi_pair, churn_peak, larson, lay, mixed_batch, pair, pair_free_pointer_only,
+    producer_consumer, thread_life, touch_pages, Workers, GOALLOC, JEMALLOC, MIMALLOC, MIXED_BATCH,
 };
 use std::alloc::System;
 use std::time::Duration;
@@ -209,6 +209,20 @@ fn main() {
         |a| { touch_pages(a, 1 << 20) }
     );
     GOALLOC.set_scavenge_threshold(alloc_cookbook::allocator::DEFAULT_SCAVENGE_THRESHOLD);
+    g.finish();
+
+    // GoAlloc only: the same 64 B pair freed with and without its layout.
+    let mut g = common::group(&mut c, "allocator", "free without a layout (GoAlloc)");
+    g.criterion()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(700));
+    g.case("goalloc", "dealloc with a layout (64 B pair)", || {
+        pair(&GOALLOC, lay(64))
+    });
+    g.case("goalloc", "free, pointer only (64 B pair)", || {
+        pair_free_pointer_only(&GOALLOC, lay(64))
+    });
+    g.case("goalloc", "C ABI malloc + free (64 B)", || c_abi_pair(64));
     g.finish();
 
     let mut g = common::group(

@@ -18,7 +18,7 @@
 //! for one instruction; read these next to the criterion medians.
 mod common;
 
-use common::allocators::{batch, lay, mixed_batch, pair, GOALLOC, JEMALLOC, MIMALLOC};
+use common::allocators::{batch, c_abi_pair, lay, mixed_batch, pair, GOALLOC, JEMALLOC, MIMALLOC};
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::alloc::{GlobalAlloc, System};
 use std::hint::black_box;
@@ -36,8 +36,24 @@ enum Work {
     Pairs(usize),
     /// A batch: this many allocations of this size, then as many frees.
     Batch(usize, usize),
+    /// `PAIRS` frees of 64 B objects that the setup allocated on `GoAlloc`
+    /// (the measured call only frees), in one of three ways.
+    Frees(FreeBy),
+    /// `PAIRS` `malloc` + `free` pairs of this size through the C ABI.
+    CAbiPairs(usize),
     /// One mixed-size batch (`common::allocators::MIXED_BATCH` objects, 16 B to 1 KiB).
     Mixed,
+}
+
+/// How [`Work::Frees`] frees.
+#[derive(Clone, Copy)]
+enum FreeBy {
+    /// `GlobalAlloc::dealloc` with the layout.
+    Layout,
+    /// `GoAlloc::free`: no layout, the class comes from the page map.
+    PointerOnly,
+    /// The C ABI's `free` (objects from its `malloc`).
+    CAbi,
 }
 
 /// One case: the work and the pointer buffer a batch needs (made in the
@@ -58,23 +74,63 @@ fn run<A: GlobalAlloc>(a: &A, mut c: Case) -> Case {
         }
         Work::Batch(size, n) => batch(a, &mut c.ptrs, n, lay(size)),
         Work::Mixed => mixed_batch(a),
+        Work::Frees(by) => {
+            for &p in black_box(&c.ptrs).iter() {
+                // SAFETY: each pointer was allocated by the setup in the
+                // matching way (`fill`) and is freed once here.
+                unsafe {
+                    match by {
+                        FreeBy::Layout => GOALLOC.dealloc(p as *mut u8, lay(64)),
+                        FreeBy::PointerOnly => GOALLOC.free(p as *mut u8),
+                        FreeBy::CAbi => alloc_cookbook::c_abi::free(p as *mut _),
+                    }
+                }
+            }
+            c.ptrs.clear();
+        }
+        Work::CAbiPairs(size) => {
+            for _ in 0..PAIRS {
+                c_abi_pair(size);
+            }
+        }
     }
     c
 }
 
-/// Setup: one round of the work on `a` (outside the measurement).
+/// Setup: one round of the work on `a` (outside the measurement); for
+/// [`Work::Frees`], then the objects the measured call frees.
 fn warm<A: GlobalAlloc>(a: &A, work: Work) -> Case {
     let n = match work {
         Work::Batch(_, n) => n,
+        Work::Frees(_) => PAIRS,
         _ => 0,
     };
-    black_box(run(
-        a,
-        Case {
-            work,
-            ptrs: Vec::with_capacity(n),
-        },
-    ))
+    let mut c = Case {
+        work,
+        ptrs: Vec::with_capacity(n),
+    };
+    if let Work::Frees(by) = work {
+        fill(&mut c.ptrs, by);
+    }
+    let mut c = run(a, c);
+    if let Work::Frees(by) = work {
+        fill(&mut c.ptrs, by);
+    }
+    black_box(c)
+}
+
+/// `PAIRS` fresh 64 B objects on `GoAlloc`, allocated the way `by` frees them.
+fn fill(ptrs: &mut Vec<usize>, by: FreeBy) {
+    for _ in 0..PAIRS {
+        let p = match by {
+            // SAFETY: non-zero layout; freed once by the measured call.
+            FreeBy::Layout | FreeBy::PointerOnly => unsafe { GOALLOC.alloc(lay(64)) },
+            // SAFETY: the C API; freed once by the measured call.
+            FreeBy::CAbi => unsafe { alloc_cookbook::c_abi::malloc(64).cast() },
+        };
+        assert!(!p.is_null());
+        ptrs.push(p as usize);
+    }
 }
 
 #[library_benchmark]
@@ -113,6 +169,10 @@ fn system(c: Case) -> Case {
 #[bench::batch_64b_x100000(warm(&GOALLOC, Work::Batch(64, 100_000)))]
 #[bench::batch_1kib_x100000(warm(&GOALLOC, Work::Batch(1024, 100_000)))]
 #[bench::mixed_batch_x500(warm(&GOALLOC, Work::Mixed))]
+#[bench::free_with_layout_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::Layout)))]
+#[bench::free_pointer_only_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::PointerOnly)))]
+#[bench::c_abi_free_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::CAbi)))]
+#[bench::c_abi_malloc_free_64b_x100(warm(&GOALLOC, Work::CAbiPairs(64)))]
 fn goalloc(c: Case) -> Case {
     run(&GOALLOC, c)
 }

@@ -352,3 +352,34 @@ pub fn churn_peak<A: GlobalAlloc>(a: &A, before: impl FnOnce()) -> Option<ChurnP
         live_bytes: msg[1],
     })
 }
+
+/// One alloc+free pair on `GoAlloc` whose free has no layout: allocated
+/// with `l` through `GlobalAlloc`, freed by [`GoAlloc::free`], which finds
+/// the class through the page map (what the C ABI's `free` does). Beside
+/// [`pair`] on the same instance it isolates the cost of a free without a size.
+#[inline(always)]
+pub fn pair_free_pointer_only(a: &GoAlloc, l: Layout) {
+    // SAFETY: non-zero layout; the pointer is checked, written within bounds
+    // and freed once by the instance that made it.
+    unsafe {
+        let p = a.alloc(l);
+        assert!(!p.is_null());
+        p.write(1);
+        a.free(black_box(p));
+    }
+}
+
+/// One `malloc` + `free` pair through the C ABI (`alloc_cookbook::c_abi`,
+/// its own process-wide `GoAlloc`), as a C program calls it.
+#[inline(always)]
+pub fn c_abi_pair(size: usize) {
+    use alloc_cookbook::c_abi;
+    // SAFETY: the C API's contract: the pointer is checked, written within
+    // bounds and freed once.
+    unsafe {
+        let p = c_abi::malloc(size);
+        assert!(!p.is_null());
+        p.cast::<u8>().write(1);
+        c_abi::free(black_box(p));
+    }
+}
