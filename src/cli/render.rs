@@ -1297,6 +1297,56 @@ mod tests {
     }
 
     #[test]
+    fn target_verdicts_say_by_how_much() {
+        assert_eq!(target_verdict(Some(0.9), 1.0, true), "met");
+        assert_eq!(target_verdict(Some(1.25), 1.0, true), "missed by 25 %");
+        assert_eq!(target_verdict(Some(1.2), 1.5, false), "missed by 20 %");
+        assert_eq!(target_verdict(Some(2.0), 1.5, false), "met");
+        assert_eq!(target_verdict(None, 1.0, true), "not measured");
+        let (measured, worst, detail) =
+            worst_of(&[("8 B".into(), 0.8), ("16 B".into(), 1.3)], "time");
+        assert_eq!(worst, Some(1.3));
+        assert!(
+            measured.contains("worst 1.30× mimalloc's time (16 B)"),
+            "{measured}"
+        );
+        assert!(measured.contains("1 of 2 cases"), "{measured}");
+        assert_eq!(detail, "8 B 0.80×, 16 B 1.30×");
+    }
+
+    #[test]
+    fn targets_table_reads_the_allocator_bench() {
+        use allocator_cases::*;
+        let mut r = Results::default();
+        let mut time = |group: &str, variant: &str, param: &str, ns: f64| {
+            r.rows
+                .entry(("allocator".into(), group.into()))
+                .or_default()
+                .push((variant.into(), param.into()));
+            let key = CaseKey {
+                group: group.into(),
+                variant: variant.into(),
+                param: param.into(),
+            };
+            r.times.insert((key, "system".into()), ns);
+        };
+        time(PAIR, "goalloc", "16 B", 6.0);
+        time(PAIR, "mimalloc", "16 B", 4.0);
+        time(PAIR, "goalloc", "64 KiB", 10.0);
+        time(PAIR, "mimalloc", "64 KiB", 1.0);
+        time(THREAD_LIFE, "goalloc", "one thread's life", 50_000.0);
+        time(THREAD_LIFE, "mimalloc", "one thread's life", 40_000.0);
+        let md = render_allocator_targets(&r);
+        // 16 B is a target case (1.5×); 64 KiB is not (above 32 KiB).
+        assert!(md.contains("worst 1.50× mimalloc's time (16 B); at most mimalloc's in 0 of 1 cases | missed by 50 %"), "{md}");
+        assert!(
+            md.contains("goalloc 20,000 threads/s, mimalloc 25,000 (0.80×) | missed by 20 %"),
+            "{md}"
+        );
+        assert!(md.contains("| – | not measured |"), "{md}");
+    }
+
+    #[test]
     fn renders_from_result_files() {
         let dir = std::env::temp_dir().join(format!("cookbook-render-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
