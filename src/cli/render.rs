@@ -1317,6 +1317,33 @@ mod tests {
     }
 
     #[test]
+    fn the_allocator_bench_uses_the_names_the_targets_table_looks_up() {
+        use allocator_cases::*;
+        let bench = include_str!("../../benches/allocator.rs");
+        for name in [
+            PAIR,
+            BATCH,
+            PATHS,
+            FRESH,
+            PRODUCER,
+            LARSON,
+            MIXED,
+            SCALING,
+            SHARED_LINE,
+            ONE_THREAD,
+            TWO_THREADS,
+            THREAD_LIFE,
+            MEMORY,
+            PEAK_RSS,
+        ] {
+            assert!(
+                bench.contains(&format!("{name:?}")),
+                "{name:?} not in benches/allocator.rs"
+            );
+        }
+    }
+
+    #[test]
     fn targets_table_reads_the_allocator_bench() {
         use allocator_cases::*;
         let mut r = Results::default();
