@@ -27,6 +27,8 @@ commands:
   stats               run a small workload on GoAlloc and print its statistics
   book [--full] [--no-bench] [--only BENCH,...]
                       run the benches, generate the book's tables and charts, render the book
+  profile [--json] [--svg FILE] [--html FILE] [--call-sites off|all|BYTES] -- CMD [ARGS...]
+                      run CMD with the recording shim; report its allocations in the book's terms
   help                this text";
 
 fn main() -> ExitCode {

@@ -3,6 +3,8 @@
 
 pub mod allocator_report;
 pub mod book;
+pub mod profile;
+pub mod profile_format;
 pub mod render;
 pub mod svg;
 pub mod usable;
@@ -111,6 +113,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "usable" => usable_cmd(rest),
         "stats" => stats(rest),
         "book" => book::run(rest),
+        "profile" => profile::run(rest),
         "help" | "--help" | "-h" => Err(CliError::Help),
         other => usage(format!("unknown command {other:?}")),
     }
