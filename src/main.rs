@@ -7,6 +7,7 @@
 //! cookbook usable [--max N] [--format table|tsv]
 //! cookbook stats
 //! cookbook book [--full] [--no-bench] [--only BENCH,...]
+//! cookbook run --alloc system|goalloc|mimalloc|jemalloc|tcmalloc -- CMD [ARGS...]
 //! cookbook help [COMMAND]
 //! ```
 //!
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
             eprintln!("run `cookbook help` for usage");
             ExitCode::from(2)
         }
+        Err(cli::CliError::Exit(code)) => ExitCode::from(code),
         Err(cli::CliError::Failed(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(1)

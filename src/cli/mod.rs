@@ -14,6 +14,7 @@ pub mod allocator_report;
 pub mod book;
 // pub mod profile;
 pub mod render;
+pub mod run;
 pub mod svg;
 pub mod usable;
 
@@ -32,6 +33,9 @@ pub enum CliError {
     Usage(String),
     /// The work itself failed (a bench, a file write): exit code 1.
     Failed(String),
+    /// Exit with this code and no message (`cookbook run` passing its
+    /// program's exit code through).
+    Exit(u8),
 }
 
 pub type Result<T> = std::result::Result<T, CliError>;
@@ -102,6 +106,8 @@ pub enum Command {
         #[arg(long, value_name = "BENCH,...", value_delimiter = ',', value_parser = bench_name_arg)]
         only: Option<Vec<String>>,
     },
+    /// Run a program with an allocator preloaded (LD_PRELOAD); its exit code passes through.
+    Run(run::Args),
     // /// Profile a program's allocations (see src/cli/profile.rs).
     // Profile(profile::Args),
 }
@@ -151,6 +157,7 @@ fn arg_err(e: CliError) -> String {
     match e {
         CliError::Usage(m) | CliError::Failed(m) => m,
         CliError::Parse(e) => e.to_string(),
+        CliError::Exit(code) => format!("exit code {code}"),
     }
 }
 
@@ -252,7 +259,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
                 a.push(only.join(","));
             }
             book::run(&a)
-        } // Command::Profile(args) => profile::run(args),
+        }
+        Command::Run(args) => run::run(args),
+        // Command::Profile(args) => profile::run(args),
     }
 }
 
@@ -496,6 +505,12 @@ mod tests {
             (s(&["nonsense"]), "nonsense"),
             (s(&["classes", "--bogus"]), "--bogus"),
             (s(&["stats", "extra"]), "extra"),
+            (s(&["run", "--alloc", "foo", "--", "true"]), "foo"),
+            (s(&["run", "--alloc", "system"]), "CMD"),
+            (
+                s(&["run", "--alloc", "system", "--", "/no/such/program"]),
+                "/no/such/program",
+            ),
         ] {
             match run(&args) {
                 Err(CliError::Usage(m)) => assert!(m.contains(needle), "{args:?}: {m}"),
@@ -517,6 +532,16 @@ mod tests {
                 other => panic!("{args:?}: expected help, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn run_passes_the_exit_code_through() {
+        let r = run(&s(&[
+            "run", "--alloc", "system", "--", "sh", "-c", "exit 7",
+        ]));
+        assert!(matches!(r, Err(CliError::Exit(7))), "{r:?}");
+        let r = run(&s(&["run", "--alloc=system", "sh", "-c", "kill -TERM $$"]));
+        assert!(matches!(r, Err(CliError::Exit(143))), "{r:?}");
     }
 
     #[test]
