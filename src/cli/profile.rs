@@ -10,10 +10,13 @@
 //! have used), so the counts are the program's own; only its speed changes
 //! (the overhead is measured in the book chapter "Your own program").
 //! Call sites are sampled by bytes as Go samples its heap profile
-//! (`--call-sites BYTES`, default [`DEFAULT_SAMPLE_BYTES`]); `--call-sites all`
+//! (`--call-sites BYTES`, default 512 KiB, Go's `MemProfileRate`); `--call-sites all`
 //! records a stack for every allocation.
 
-use super::profile_format::*;
+#[path = "profile_format.rs"]
+pub mod format;
+
+use format::*;
 use super::{svg, usable, CliError, Result};
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::GO;
@@ -24,31 +27,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Go's default `MemProfileRate`: one sampled stack per 512 KiB allocated, on average.
-pub const DEFAULT_SAMPLE_BYTES: u64 = 512 * 1024;
 /// Where cargo puts the shim, relative to the target profile folder.
 pub const SHIM_FILE: &str = "examples/libprofile_shim.so";
 /// How to build the shim.
 pub const SHIM_BUILD: &str =
     "cargo build --release --example profile_shim --features profile-shim";
 
-/// Options of `cookbook profile`.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Print the data as JSON instead of the terminal report.
+/// `cookbook profile`'s options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Print the data as JSON (the program's own standard output goes to stderr).
+    #[arg(long)]
     pub json: bool,
-    /// Write an SVG of the size histogram here.
+    /// Also write the size histogram as an SVG chart to FILE.
+    #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
-    /// Write a self-contained HTML report here.
+    /// Also write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// 0: no call sites; 1: every allocation; N: one stack per N bytes on average.
-    pub sample_bytes: u64,
-    /// Keep the profile files here (default: a temporary folder, removed after).
+    /// Call stacks: `off`, `all` (every allocation) or BYTES (one stack per BYTES allocated
+    /// on average, Go's sampling).
+    #[arg(long, value_name = "off|all|BYTES", default_value = "512KiB", value_parser = call_sites_arg)]
+    pub call_sites: u64,
+    /// Keep the profile files (one per process) in DIR instead of a temporary folder.
+    #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// The shim library (default: next to this executable).
+    /// The recording shim library (default: built next to this executable).
+    #[arg(long, value_name = "FILE")]
     pub shim: Option<PathBuf>,
-    /// The command and its arguments.
-    pub command: Vec<String>,
+    /// Report a profile kept earlier (a .cbprof file) instead of running a program.
+    #[arg(long, value_name = "FILE", conflicts_with = "command")]
+    pub read: Option<PathBuf>,
+    /// The program and its arguments (after `--`).
+    #[arg(
+        required_unless_present = "read",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 fn usage<T>(msg: impl Into<String>) -> Result<T> {
@@ -59,63 +76,31 @@ fn failed<T>(msg: impl Into<String>) -> Result<T> {
     Err(CliError::Failed(msg.into()))
 }
 
-/// Parses `--call-sites off|all|BYTES`.
+/// Parses `--call-sites off|all|BYTES` into a sample rate (0 off, 1 every allocation).
 pub fn parse_call_sites(v: &str) -> Result<u64> {
     match v {
         "off" | "none" | "0" => Ok(0),
         "all" | "every" => Ok(1),
-        _ => {
-            let n = super::parse_bytes("--call-sites", v)?;
-            if n == 0 {
-                return usage("--call-sites 0: use `off`");
-            }
-            Ok(n as u64)
-        }
+        _ => Ok(super::parse_bytes("--call-sites", v)? as u64),
     }
 }
 
-/// Parses the arguments of `profile` (hand-rolled; `--` ends the options).
-pub fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options {
-        sample_bytes: DEFAULT_SAMPLE_BYTES,
-        ..Options::default()
-    };
-    let mut it = args.iter().enumerate();
-    while let Some((i, a)) = it.next() {
-        let mut value = |name: &str| -> Result<String> {
-            match it.next() {
-                Some((_, v)) => Ok(v.clone()),
-                None => usage(format!("option {name} needs a value")),
-            }
-        };
-        match a.as_str() {
-            "--" => {
-                o.command = args[i + 1..].to_vec();
-                break;
-            }
-            "--json" => o.json = true,
-            "--svg" => o.svg = Some(value("--svg")?.into()),
-            "--html" => o.html = Some(value("--html")?.into()),
-            "--dir" => o.dir = Some(value("--dir")?.into()),
-            "--shim" => o.shim = Some(value("--shim")?.into()),
-            "--call-sites" => o.sample_bytes = parse_call_sites(&value("--call-sites")?)?,
-            s if s.starts_with('-') => return usage(format!("profile: unknown option {s:?}")),
-            _ => {
-                o.command = args[i..].to_vec();
-                break;
-            }
-        }
-    }
-    if o.command.is_empty() {
-        return usage("profile needs a command: cookbook profile -- CMD [ARGS...]");
-    }
-    Ok(o)
+fn call_sites_arg(s: &str) -> std::result::Result<u64, String> {
+    parse_call_sites(s).map_err(|e| match e {
+        CliError::Usage(m) | CliError::Failed(m) => m,
+        other => format!("{other:?}"),
+    })
 }
 
-/// `cookbook profile ARGS`.
-pub fn run(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
-    profile_command(&o)
+/// Runs `cookbook profile`.
+pub fn run(args: Args) -> Result<()> {
+    if let Some(file) = &args.read {
+        let p = Process::read(file)?;
+        let pid = p.pid();
+        let report = Report::build(vec![p], pid, "(read from a kept profile)".into(), 0.0)?;
+        return emit(&report, &args);
+    }
+    profile_command(&args)
 }
 
 /// Finds `cmd` as the shell would (a path, or a name on `PATH`).
@@ -208,10 +193,15 @@ pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf> {
     ))
 }
 
-fn profile_command(o: &Options) -> Result<()> {
+fn profile_command(o: &Args) -> Result<()> {
     let shim = find_shim(o.shim.as_deref())?;
     let shim = shim.canonicalize().unwrap_or(shim);
-    let program = resolve_command(&o.command[0])?;
+    let words: Vec<String> = o
+        .command
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let program = resolve_command(&words[0])?;
     if let Some(why) = preload_problem(&program) {
         return usage(why);
     }
@@ -238,7 +228,7 @@ fn profile_command(o: &Options) -> Result<()> {
     cmd.args(&o.command[1..])
         .env("LD_PRELOAD", preload)
         .env("COOKBOOK_PROFILE_DIR", &dir)
-        .env("COOKBOOK_PROFILE_SAMPLE", o.sample_bytes.to_string());
+        .env("COOKBOOK_PROFILE_SAMPLE", o.call_sites.to_string());
     if o.json {
         // Keep standard output for the JSON: the program's own output goes to stderr.
         if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
@@ -247,18 +237,18 @@ fn profile_command(o: &Options) -> Result<()> {
     }
     eprintln!(
         "cookbook profile: running {:?} with the recording shim (call sites: {}); profiles in {}",
-        o.command.join(" "),
-        sample_words(o.sample_bytes),
+        words.join(" "),
+        sample_words(o.call_sites),
         dir.display()
     );
     let start = Instant::now();
     let mut child = cmd
         .spawn()
-        .map_err(|e| CliError::Usage(format!("cannot start {:?}: {e}", o.command[0])))?;
+        .map_err(|e| CliError::Usage(format!("cannot start {:?}: {e}", words[0])))?;
     let pid = child.id() as u64;
     let status = child
         .wait()
-        .map_err(|e| CliError::Failed(format!("waiting for {:?}: {e}", o.command[0])))?;
+        .map_err(|e| CliError::Failed(format!("waiting for {:?}: {e}", words[0])))?;
     let wall = start.elapsed().as_secs_f64();
     let exit = exit_words(&status);
     let result = read_dir(&dir).and_then(|procs| {
@@ -320,7 +310,6 @@ pub fn bytes_words(b: u64) -> String {
 
 /// One process's profile, read from its file.
 pub struct Process {
-    pub file: PathBuf,
     /// The `.N` of `<pid>.N.cbprof`: how many times this pid exec'd before.
     pub exec_seq: u64,
     data: Vec<u64>,
@@ -350,7 +339,6 @@ impl Process {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let p = Process {
-            file: path.to_path_buf(),
             exec_seq,
             data,
         };
@@ -701,7 +689,15 @@ fn is_plumbing(f: &Frame) -> bool {
         return true;
     }
     let n = f.function.trim_start_matches('<');
-    const PREFIXES: [&str; 14] = [
+    // `<T as alloc::…>::f`, `<u8 as core::…>::f`: a library trait's code for a
+    // generic or primitive type is plumbing too (a path type like
+    // `<my::Type as Clone>` is the program's own).
+    let n = match n.split_once(" as ") {
+        Some((ty, tr)) if !ty.contains("::") => tr,
+        _ => n,
+    };
+    const PREFIXES: [&str; 15] = [
+        "[",
         "alloc::",
         "core::",
         "std::",
@@ -795,6 +791,7 @@ pub struct Finding {
 /// Everything `cookbook profile` reports about one process.
 pub struct Report {
     pub command: String,
+    pub exe: String,
     pub pid: u64,
     pub exit: String,
     pub wall_s: f64,
@@ -941,7 +938,7 @@ impl Report {
         for (id, s) in f.stacks.iter().enumerate().take(used).skip(1) {
             let n = (ld(&s.nframes) as usize).min(FRAMES);
             let mut stack: Vec<Frame> = vec![];
-            for a in s.frames[..n].iter().map(ld) {
+            for a in s.frames[..n].iter().map(ld).filter(|&a| a != 0) {
                 stack.extend(sym.frames(a));
             }
             // Drop the shim's own frames at the top.
@@ -1036,6 +1033,7 @@ impl Report {
         let start = ld(&h.start_ns);
         let mut r = Report {
             command: p.cmdline(),
+            exe: p.exe(),
             pid: p.pid(),
             exit,
             wall_s,
@@ -1240,7 +1238,13 @@ pub fn findings(r: &Report) -> Vec<Finding> {
         let site = r
             .sites
             .iter()
-            .filter(|s| s.max_size as usize <= size.max(1) && s.short_lived > 0)
+            .filter(|s| {
+                let class = |b: u64| analysis::explain(b.max(1) as usize).rounded;
+                s.short_lived > 0
+                    && size > 0
+                    && class(s.min_size) == size
+                    && class(s.max_size) == size
+            })
             .max_by_key(|s| s.short_lived)
             .map(|s| format!("; the most from {}", s.name()))
             .unwrap_or_default();
@@ -1336,7 +1340,7 @@ pub fn findings(r: &Report) -> Vec<Finding> {
 // ---------------------------------------------------------------------------
 // Output.
 
-fn emit(r: &Report, o: &Options) -> Result<()> {
+fn emit(r: &Report, o: &Args) -> Result<()> {
     if let Some(p) = &o.svg {
         std::fs::write(p, histogram_svg(r))
             .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", p.display())))?;
@@ -1419,7 +1423,11 @@ fn trim_cmd(c: &str) -> String {
 pub fn text(r: &Report) -> String {
     let mut s = String::new();
     let w = &mut s;
-    let _ = writeln!(w, "\n== cookbook profile: {} (pid {})", r.command, r.pid);
+    let _ = writeln!(
+        w,
+        "\n== cookbook profile: {} (pid {}, {})",
+        r.command, r.pid, r.exe
+    );
     let _ = writeln!(
         w,
         "{} after {:.2} s; call sites: {}",
@@ -1655,6 +1663,7 @@ pub fn text(r: &Report) -> String {
 pub fn to_json(r: &Report) -> Value {
     let mut a = json!({
         "command": r.command,
+        "exe": r.exe,
         "pid": r.pid,
         "exit": r.exit,
         "wall_s": r.wall_s,
