@@ -312,7 +312,7 @@ fn map_insert(e: Entry) -> bool {
     // SAFETY: the shard lock is held.
     let ok = unsafe {
         let (table, cap, used) = (&mut *s.table.get(), &mut *s.cap.get(), &mut *s.used.get());
-        if (*used + 1) * 4 > *cap * 3 && !grow(table, cap, used) {
+        if (*used + 1) * 2 > *cap && !grow(table, cap, used) {
             false
         } else {
             let (i, found) = probe(*table, *cap, e.ptr);
@@ -343,7 +343,7 @@ unsafe fn grow(table: &mut *mut Entry, cap: &mut usize, used: &mut usize) -> boo
     };
     let new_cap = if *cap == 0 {
         1024
-    } else if live * 2 > *cap {
+    } else if live * 4 > *cap {
         *cap * 2
     } else {
         *cap
@@ -406,6 +406,8 @@ static CHILD_LOCK: AtomicBool = AtomicBool::new(false);
 static MAPS_LOCK: AtomicBool = AtomicBool::new(false);
 static GEN: AtomicU64 = AtomicU64::new(1);
 static SAMPLE_RATE: AtomicU64 = AtomicU64::new(0);
+/// Whether every object is tracked (off: a histogram-only run).
+static OBJECTS: AtomicBool = AtomicBool::new(true);
 /// Stack hash -> stack id, anonymous memory (so a forked child inherits it).
 static INDEX: AtomicPtr<[AtomicU64; 2]> = AtomicPtr::new(null_mut());
 const INDEX_SLOTS: usize = 1 << 16;
@@ -544,6 +546,7 @@ fn create_profile() -> *mut ProfileFile {
     h.state.store(STATE_RUNNING, R);
     h.start_ns.store(now_ns(), R);
     h.sample_rate.store(SAMPLE_RATE.load(R), R);
+    h.objects_tracked.store(OBJECTS.load(R) as u64, R);
     h.stacks_used.store(1, R);
     // SAFETY: the header's text fields are TEXT_BYTES long.
     unsafe {
@@ -706,6 +709,12 @@ extern "C" fn shim_init() {
             .unwrap_or(0)
     };
     SAMPLE_RATE.store(rate, R);
+    // SAFETY: as above.
+    let objects = unsafe { libc::getenv(c"COOKBOOK_PROFILE_OBJECTS".as_ptr()) };
+    // SAFETY: NUL-terminated when not null.
+    if !objects.is_null() && unsafe { core::ffi::CStr::from_ptr(objects) }.to_bytes() == b"0" {
+        OBJECTS.store(false, R);
+    }
     let index = map_anon(INDEX_SLOTS * 16);
     INDEX.store(index as *mut [AtomicU64; 2], R);
     let f = create_profile();
@@ -760,16 +769,30 @@ static FINI_ARRAY: extern "C" fn() = shim_fini;
 // ---------------------------------------------------------------------------
 // Recording.
 
-fn thread_slot(f: &ProfileFile) -> usize {
+/// This thread's slot, and whether other threads share it (the last slot).
+fn thread_slot(f: &ProfileFile) -> (usize, bool) {
     let gen = GEN.load(R);
     let v = SLOT.try_with(|s| s.get()).unwrap_or(0);
-    if v != 0 && v >> 32 == gen {
-        return (v & 0xffff_ffff) as usize - 1;
+    let i = if v != 0 && v >> 32 == gen {
+        (v & 0xffff_ffff) as usize - 1
+    } else {
+        let i = (f.header.threads_used.fetch_add(1, R) as usize).min(THREADS - 1);
+        let _ = f.threads[i].tid.compare_exchange(0, gettid(), R, R);
+        let _ = SLOT.try_with(|s| s.set(gen << 32 | (i as u64 + 1)));
+        i
+    };
+    (i, i == THREADS - 1)
+}
+
+/// Adds to a per-thread counter: a plain load and store when only this
+/// thread writes it (the cheap path), an atomic add when the slot is shared.
+#[inline(always)]
+fn bump(a: &AtomicU64, v: u64, shared: bool) {
+    if shared {
+        a.fetch_add(v, R);
+    } else {
+        a.store(a.load(R).wrapping_add(v), R);
     }
-    let i = (f.header.threads_used.fetch_add(1, R) as usize).min(THREADS - 1);
-    let _ = f.threads[i].tid.compare_exchange(0, gettid(), R, R);
-    let _ = SLOT.try_with(|s| s.set(gen << 32 | (i as u64 + 1)));
-    i
 }
 
 fn class_row(size: u64) -> usize {
@@ -963,22 +986,24 @@ fn stack_id(f: &ProfileFile, hash: u64, frames: &[u64]) -> u32 {
 }
 
 /// A new object `p` of `size` bytes (its call kind is already counted).
-fn record_new(f: &ProfileFile, p: *mut c_void, size: u64, align: u64) {
+fn record_new(f: &ProfileFile, p: *mut c_void, size: u64, align: u64, slot: (usize, bool)) {
     let h = &f.header;
     count_size(f, size);
     if align > 0 {
         h.align_hist[63 - align.max(1).leading_zeros() as usize].fetch_add(1, R);
     }
-    let slot = thread_slot(f);
     let stack = sample(f, size);
-    let birth = h.alloc_index.fetch_add(1, R);
-    let t = &f.threads[slot];
-    t.allocs.fetch_add(1, R);
-    t.bytes.fetch_add(size, R);
+    let t = &f.threads[slot.0];
+    bump(&t.allocs, 1, slot.1);
+    bump(&t.bytes, size, slot.1);
     if size as usize > EXACT_MAX {
         h.large_allocs.fetch_add(1, R);
         h.large_bytes.fetch_add(size, R);
     }
+    if !OBJECTS.load(R) {
+        return;
+    }
+    let birth = h.alloc_index.fetch_add(1, R);
     live_add(f, size, 1);
     large_add(f, size);
     let e = Entry {
@@ -988,7 +1013,7 @@ fn record_new(f: &ProfileFile, p: *mut c_void, size: u64, align: u64) {
         first_size: size,
         copied: 0,
         stack,
-        thread: slot as u16,
+        thread: slot.0 as u16,
         reallocs: 0,
         moves: 0,
         _pad: 0,
@@ -1036,9 +1061,9 @@ fn end_chain(f: &ProfileFile, e: &Entry, live: bool) {
 }
 
 /// An object leaves: `e` is its entry, already removed from the table.
-fn record_gone(f: &ProfileFile, e: &Entry) {
+fn record_gone(f: &ProfileFile, e: &Entry, (slot, shared): (usize, bool)) {
     let h = &f.header;
-    h.bytes[K_FREE].fetch_add(e.size, R);
+    bump(&f.threads[slot].kind_bytes[K_FREE], e.size, shared);
     h.live_bytes.fetch_sub(e.size, R);
     h.live_objects.fetch_sub(1, R);
     large_sub(f, e.size);
@@ -1047,13 +1072,12 @@ fn record_gone(f: &ProfileFile, e: &Entry) {
     }
     let life = h.alloc_index.load(R).saturating_sub(e.birth + 1);
     f.life[class_row(e.size)][life_bucket(life)].fetch_add(1, R);
-    let slot = thread_slot(f);
-    f.threads[slot].frees.fetch_add(1, R);
+    bump(&f.threads[slot].frees, 1, shared);
     let cross = slot != e.thread as usize;
     if cross {
         h.cross_thread_frees.fetch_add(1, R);
         h.cross_thread_bytes.fetch_add(e.size, R);
-        f.threads[slot].freed_foreign.fetch_add(1, R);
+        bump(&f.threads[slot].freed_foreign, 1, shared);
         f.threads[e.thread as usize].freed_by_others.fetch_add(1, R);
     }
     if e.stack != 0 {
@@ -1069,15 +1093,22 @@ fn record_gone(f: &ProfileFile, e: &Entry) {
     end_chain(f, e, false);
 }
 
+/// Counts one call of `kind` asking for `size` bytes in this thread's slot.
+fn count_call(f: &ProfileFile, kind: usize, size: u64) -> (usize, bool) {
+    let slot = thread_slot(f);
+    let t = &f.threads[slot.0];
+    bump(&t.calls[kind], 1, slot.1);
+    bump(&t.kind_bytes[kind], size, slot.1);
+    slot
+}
+
 fn on_alloc(kind: usize, p: *mut c_void, size: usize, align: usize) {
     let Some(f) = profile() else { return };
-    let h = &f.header;
-    h.calls[kind].fetch_add(1, R);
-    h.bytes[kind].fetch_add(size as u64, R);
+    let slot = count_call(f, kind, size as u64);
     if p.is_null() {
-        h.failed.fetch_add(1, R);
+        f.header.failed.fetch_add(1, R);
     } else {
-        record_new(f, p, size as u64, align as u64);
+        record_new(f, p, size as u64, align as u64, slot);
     }
 }
 
@@ -1085,13 +1116,16 @@ fn on_alloc(kind: usize, p: *mut c_void, size: usize, align: usize) {
 fn on_free(p: *mut c_void) {
     let Some(f) = profile() else { return };
     let h = &f.header;
-    h.calls[K_FREE].fetch_add(1, R);
+    let slot = count_call(f, K_FREE, 0);
     if p.is_null() {
         h.free_null.fetch_add(1, R);
         return;
     }
+    if !OBJECTS.load(R) {
+        return;
+    }
     match map_remove(p as usize) {
-        Some(e) => record_gone(f, &e),
+        Some(e) => record_gone(f, &e, slot),
         None => {
             h.unknown_frees.fetch_add(1, R);
         }
@@ -1108,8 +1142,22 @@ fn on_realloc(
 ) -> *mut c_void {
     let Some(f) = profile() else { return call() };
     let h = &f.header;
-    h.calls[kind].fetch_add(1, R);
-    h.bytes[kind].fetch_add(size as u64, R);
+    let slot = count_call(f, kind, size as u64);
+    if !OBJECTS.load(R) {
+        let new = call();
+        if new.is_null() {
+            if size != 0 || old.is_null() {
+                h.failed.fetch_add(1, R);
+            }
+        } else {
+            count_size(f, size as u64);
+            sample(f, size as u64);
+            let t = &f.threads[slot.0];
+            bump(&t.allocs, 1, slot.1);
+            bump(&t.bytes, size as u64, slot.1);
+        }
+        return new;
+    }
     let prev = if old.is_null() {
         None
     } else {
@@ -1125,7 +1173,7 @@ fn on_realloc(
                 }
             }
         } else if let Some(e) = prev {
-            record_gone(f, &e); // realloc(p, 0) freed p
+            record_gone(f, &e, slot); // realloc(p, 0) freed p
         }
         return new;
     }
@@ -1133,17 +1181,16 @@ fn on_realloc(
         if !old.is_null() {
             h.unknown_frees.fetch_add(1, R);
         }
-        record_new(f, new, size as u64, 0);
+        record_new(f, new, size as u64, 0, slot);
         return new;
     };
     let size = size as u64;
     count_size(f, size);
-    let slot = thread_slot(f);
     let stack = sample(f, size);
     h.alloc_index.fetch_add(1, R);
-    let t = &f.threads[slot];
-    t.allocs.fetch_add(1, R);
-    t.bytes.fetch_add(size, R);
+    let t = &f.threads[slot.0];
+    bump(&t.allocs, 1, slot.1);
+    bump(&t.bytes, size, slot.1);
     if size as usize > EXACT_MAX {
         h.large_allocs.fetch_add(1, R);
         h.large_bytes.fetch_add(size, R);
@@ -1392,7 +1439,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     };
     if let Some(_g) = enter() {
         if let Some(f) = profile() {
-            f.header.calls[K_USABLE_SIZE].fetch_add(1, R);
+            count_call(f, K_USABLE_SIZE, 0);
         }
     }
     // SAFETY: p came from the next allocator.

@@ -333,6 +333,8 @@ pub fn run(args: &[String]) -> Result<()> {
             problems.push(format!("no results for the {b} bench"));
         }
     }
+    // The "Your own program" chapter: profiles of real programs (src/cli/profile_book.rs).
+    problems.extend(super::profile::book::generate(&root, &out_dir, opts.bench)?);
     write_stamp(
         &out_dir,
         &results,

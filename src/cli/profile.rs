@@ -16,6 +16,9 @@
 #[path = "profile_format.rs"]
 pub mod format;
 
+#[path = "profile_book.rs"]
+pub mod book;
+
 use format::*;
 use super::{svg, usable, CliError, Result};
 use alloc_cookbook::analysis::{self, Scheme};
@@ -49,6 +52,10 @@ pub struct Args {
     /// on average, Go's sampling).
     #[arg(long, value_name = "off|all|BYTES", default_value = "512KiB", value_parser = call_sites_arg)]
     pub call_sites: u64,
+    /// Record only sizes, calls and call sites: no per-object tracking (no peak, lifetimes,
+    /// realloc chains or cross-thread frees), for the lowest overhead.
+    #[arg(long)]
+    pub histogram_only: bool,
     /// Keep the profile files (one per process) in DIR instead of a temporary folder.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -228,7 +235,11 @@ fn profile_command(o: &Args) -> Result<()> {
     cmd.args(&o.command[1..])
         .env("LD_PRELOAD", preload)
         .env("COOKBOOK_PROFILE_DIR", &dir)
-        .env("COOKBOOK_PROFILE_SAMPLE", o.call_sites.to_string());
+        .env("COOKBOOK_PROFILE_SAMPLE", o.call_sites.to_string())
+        .env(
+            "COOKBOOK_PROFILE_OBJECTS",
+            if o.histogram_only { "0" } else { "1" },
+        );
     if o.json {
         // Keep standard output for the JSON: the program's own output goes to stderr.
         if let Ok(fd) = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned() {
@@ -310,6 +321,8 @@ pub fn bytes_words(b: u64) -> String {
 
 /// One process's profile, read from its file.
 pub struct Process {
+    /// The file it was read from.
+    pub path: PathBuf,
     /// The `.N` of `<pid>.N.cbprof`: how many times this pid exec'd before.
     pub exec_seq: u64,
     data: Vec<u64>,
@@ -339,6 +352,7 @@ impl Process {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let p = Process {
+            path: path.to_path_buf(),
             exec_seq,
             data,
         };
@@ -400,9 +414,21 @@ impl Process {
         String::from_utf8_lossy(&Self::text(&self.h().exe)).into_owned()
     }
 
+    /// Calls and bytes per kind of [`KINDS`], summed over the threads.
+    pub fn calls(&self) -> Vec<(u64, u64)> {
+        let f = self.f();
+        (0..KINDS.len())
+            .map(|k| {
+                f.threads.iter().fold((0, 0), |(c, b), t| {
+                    (c + t.calls[k].load(R), b + t.kind_bytes[k].load(R))
+                })
+            })
+            .collect()
+    }
+
     /// Allocation events made in this process (not counting a parent's before a fork).
     pub fn allocations(&self) -> u64 {
-        let h = self.h();
+        let calls = self.calls();
         [
             K_MALLOC,
             K_CALLOC,
@@ -415,7 +441,7 @@ impl Process {
             K_REALLOCARRAY,
         ]
         .iter()
-        .map(|&k| h.calls[k].load(R))
+        .map(|&k| calls[k].0)
         .sum()
     }
 
@@ -798,6 +824,8 @@ pub struct Report {
     pub complete: bool,
     pub incomplete_why: Option<String>,
     pub sample_rate: u64,
+    /// False for a histogram-only run (`--histogram-only`).
+    pub objects_tracked: bool,
     pub calls: Vec<(&'static str, u64, u64)>,
     pub allocations: u64,
     pub frees: u64,
@@ -896,7 +924,8 @@ impl Report {
         let calls: Vec<(&'static str, u64, u64)> = KINDS
             .iter()
             .enumerate()
-            .map(|(k, name)| (*name, ld(&h.calls[k]), ld(&h.bytes[k])))
+            .zip(p.calls())
+            .map(|((_, name), (c, b))| (*name, c, b))
             .collect();
         let waste = waste_rows(&histogram);
         let mut costly: Vec<(usize, u64, usize)> = histogram
@@ -1041,7 +1070,8 @@ impl Report {
             incomplete_why,
             sample_rate: ld(&h.sample_rate),
             allocations: p.allocations(),
-            frees: ld(&h.calls[K_FREE]),
+            frees: p.calls()[K_FREE].0,
+            objects_tracked: ld(&h.objects_tracked) != 0,
             calls,
             peak_bytes: ld(&h.peak_bytes),
             peak_objects: ld(&h.peak_objects),
@@ -1462,6 +1492,12 @@ pub fn text(r: &Report) -> String {
         "  allocations {} · frees {} · failed {} · frees of blocks from before recording {}",
         r.allocations, r.frees, r.failed, r.unknown_frees
     );
+    if !r.objects_tracked {
+        let _ = writeln!(
+            w,
+            "histogram-only run: objects were not tracked (no peak, lifetimes, realloc chains or cross-thread frees)"
+        );
+    }
     let _ = writeln!(
         w,
         "peak live: {} in {} objects, at allocation #{} ({:.3} s after start); live at end: {} objects, {}",
@@ -1670,6 +1706,7 @@ pub fn to_json(r: &Report) -> Value {
         "complete": r.complete,
         "incomplete_why": r.incomplete_why,
         "sample_rate": r.sample_rate,
+        "objects_tracked": r.objects_tracked,
         "calls": r.calls.iter().map(|(k, c, b)| (k.to_string(), json!({"calls": c, "bytes": b}))).collect::<serde_json::Map<_, _>>(),
         "allocations": r.allocations,
         "frees": r.frees,

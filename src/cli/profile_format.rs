@@ -106,8 +106,9 @@ pub struct Header {
     /// Live objects inherited from the parent at fork.
     pub inherited_bytes: AtomicU64,
     pub inherited_objects: AtomicU64,
-    pub calls: [AtomicU64; 11],
-    pub bytes: [AtomicU64; 11],
+    /// 1 when every object is tracked (lifetimes, peak, chains, cross-thread
+    /// frees); 0 in a histogram-only run.
+    pub objects_tracked: AtomicU64,
     /// Allocation calls that returned null.
     pub failed: AtomicU64,
     pub free_null: AtomicU64,
@@ -143,10 +144,15 @@ pub struct Header {
     pub exe: [AtomicU64; TEXT_BYTES / 8],
 }
 
-/// One thread's counters.
+/// One thread's counters. Only its own thread writes them (plain load and
+/// store, no atomic read-modify-write), except `freed_by_others` and the
+/// last slot, which threads beyond [`THREADS`] share.
 #[repr(C)]
 pub struct ThreadSlot {
     pub tid: AtomicU64,
+    /// Calls and bytes per kind of [`KINDS`] (bytes freed: only when objects are tracked).
+    pub calls: [AtomicU64; 11],
+    pub kind_bytes: [AtomicU64; 11],
     pub allocs: AtomicU64,
     pub bytes: AtomicU64,
     pub frees: AtomicU64,
