@@ -455,7 +455,12 @@ fn put_num(buf: &mut [u8], mut at: usize, n: u64) -> usize {
 /// `dst` points to `cap` writable bytes; `path` is NUL-terminated.
 unsafe fn read_into(path: &[u8], dst: *mut u8, cap: usize) -> usize {
     // SAFETY: path is NUL-terminated.
-    let fd = unsafe { libc::open(path.as_ptr() as *const c_char, libc::O_RDONLY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr() as *const c_char,
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return 0;
     }
@@ -550,7 +555,11 @@ fn create_profile() -> *mut ProfileFile {
     h.stacks_used.store(1, R);
     // SAFETY: the header's text fields are TEXT_BYTES long.
     unsafe {
-        read_into(b"/proc/self/cmdline\0", h.cmdline.as_ptr() as *mut u8, TEXT_BYTES - 1);
+        read_into(
+            b"/proc/self/cmdline\0",
+            h.cmdline.as_ptr() as *mut u8,
+            TEXT_BYTES - 1,
+        );
         libc::readlink(
             c"/proc/self/exe".as_ptr(),
             h.exe.as_ptr() as *mut c_char,
@@ -946,7 +955,11 @@ fn stack_id(f: &ProfileFile, hash: u64, frames: &[u64]) -> u32 {
         // SAFETY: i < INDEX_SLOTS, the mapping's length in slots.
         let slot = unsafe { &*index.add(i) };
         let h = slot[0].load(Ordering::Acquire);
-        if h == 0 && slot[0].compare_exchange(0, hash, Ordering::AcqRel, R).is_ok() {
+        if h == 0
+            && slot[0]
+                .compare_exchange(0, hash, Ordering::AcqRel, R)
+                .is_ok()
+        {
             let id = f.header.stacks_used.fetch_add(1, R) as usize;
             if id >= STACKS {
                 f.header.stacks_dropped.fetch_add(1, R);

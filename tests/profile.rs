@@ -113,13 +113,23 @@ fn fixture_pattern_is_reported_exactly() {
     assert_eq!(v["complete"], true);
     let h = histogram(&v);
     assert_eq!(h[&33], 1000, "1,000 requests of 33 B");
-    assert_eq!(h[&(1 << 20)], 10 + 1, "10 buffers of 1 MiB and the Vec's last growth");
+    assert_eq!(
+        h[&(1 << 20)],
+        10 + 1,
+        "10 buffers of 1 MiB and the Vec's last growth"
+    );
     let s = site(&v, "profile_fixture::requests_33");
     assert_eq!(s["count"], 1000.0);
-    assert_eq!((s["min_size"].as_u64(), s["max_size"].as_u64()), (Some(33), Some(33)));
+    assert_eq!(
+        (s["min_size"].as_u64(), s["max_size"].as_u64()),
+        (Some(33), Some(33))
+    );
     let s = site(&v, "profile_fixture::tiny_strings");
     assert_eq!(s["count"], 5000.0);
-    assert_eq!((s["min_size"].as_u64(), s["max_size"].as_u64()), (Some(4), Some(4)));
+    assert_eq!(
+        (s["min_size"].as_u64(), s["max_size"].as_u64()),
+        (Some(4), Some(4))
+    );
     // The Vec<u64> pushed to 1,000,000: capacity 4 (32 B), doubled 18 times to 2^20.
     let chain = &v["chains"][0];
     assert_eq!(chain["reallocs"], 18);
@@ -142,8 +152,15 @@ fn fixture_pattern_is_reported_exactly() {
         .iter()
         .map(|f| f["chapter_path"].as_str().unwrap())
         .collect();
-    for chapter in ["recipes/tiny-objects.md", "recipes/batch.md", "recipes/pooling.md"] {
-        assert!(titles.contains(&chapter), "{chapter} missing from {titles:?}");
+    for chapter in [
+        "recipes/tiny-objects.md",
+        "recipes/batch.md",
+        "recipes/pooling.md",
+    ] {
+        assert!(
+            titles.contains(&chapter),
+            "{chapter} missing from {titles:?}"
+        );
     }
 }
 
@@ -154,7 +171,12 @@ fn threads_lose_no_events() {
     assert!(out.status.success(), "{out:?}");
     let h = histogram(&v);
     for t in 0..8 {
-        assert_eq!(h[&(1000 + t)], 10_000, "thread {t}'s requests of {} B", 1000 + t);
+        assert_eq!(
+            h[&(1000 + t)],
+            10_000,
+            "thread {t}'s requests of {} B",
+            1000 + t
+        );
     }
     let busy = v["threads"]
         .as_array()
@@ -163,13 +185,14 @@ fn threads_lose_no_events() {
         .filter(|t| t["allocs"].as_u64().unwrap() >= 10_000)
         .count();
     assert_eq!(busy, 8, "{:#}", v["threads"]);
-    assert_eq!(v["live_at_end"]["objects"].as_u64().unwrap() < 100, true);
+    assert!(v["live_at_end"]["objects"].as_u64().unwrap() < 100);
 }
 
 #[test]
 fn forked_children_get_their_own_profiles() {
     let (_, fixture, _) = built();
-    let dir = std::env::temp_dir().join(format!("cookbook-profile-test-fork-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("cookbook-profile-test-fork-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (v, out) = profile(
         &["--dir", dir.to_str().unwrap()],
@@ -186,9 +209,9 @@ fn forked_children_get_their_own_profiles() {
         assert!(out.status.success(), "{out:?}");
         let c: Value = serde_json::from_slice(&out.stdout).unwrap();
         let h = histogram(&c);
-        let k = (0..4).find(|k| h.get(&(2000 + k)) == Some(&1000)).unwrap_or_else(|| {
-            panic!("child {} has no 1,000 requests of 2000+k B", o["pid"])
-        });
+        let k = (0..4)
+            .find(|k| h.get(&(2000 + k)) == Some(&1000))
+            .unwrap_or_else(|| panic!("child {} has no 1,000 requests of 2000+k B", o["pid"]));
         sizes.push(k);
     }
     sizes.sort();
@@ -199,12 +222,22 @@ fn forked_children_get_their_own_profiles() {
 #[test]
 fn a_killed_program_leaves_a_readable_profile() {
     let (_, fixture, _) = built();
-    for (mode, exit) in [("signal", "killed by signal 9"), ("_exit", "exited with status 3")] {
+    for (mode, exit) in [
+        ("signal", "killed by signal 9"),
+        ("_exit", "exited with status 3"),
+    ] {
         let (v, out) = profile(&[], &[fixture.to_str().unwrap(), mode]);
         assert!(out.status.success(), "{mode}: {out:?}");
         assert_eq!(v["complete"], false, "{mode}");
-        assert!(v["exit"].as_str().unwrap().starts_with(exit), "{mode}: {}", v["exit"]);
-        assert!(v["incomplete_why"].as_str().unwrap().contains("exit handlers"));
+        assert!(
+            v["exit"].as_str().unwrap().starts_with(exit),
+            "{mode}: {}",
+            v["exit"]
+        );
+        assert!(v["incomplete_why"]
+            .as_str()
+            .unwrap()
+            .contains("exit handlers"));
         assert_eq!(histogram(&v)[&777], 1000, "{mode}");
         assert!(v["live_at_end"]["objects"].as_u64().unwrap() >= 1000);
     }

@@ -19,10 +19,10 @@ pub mod format;
 #[path = "profile_book.rs"]
 pub mod book;
 
-use format::*;
 use super::{svg, usable, CliError, Result};
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::GO;
+use format::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -33,8 +33,7 @@ use std::time::Instant;
 /// Where cargo puts the shim, relative to the target profile folder.
 pub const SHIM_FILE: &str = "examples/libprofile_shim.so";
 /// How to build the shim.
-pub const SHIM_BUILD: &str =
-    "cargo build --release --example profile_shim --features profile-shim";
+pub const SHIM_BUILD: &str = "cargo build --release --example profile_shim --features profile-shim";
 
 /// `cookbook profile`'s options.
 #[derive(Debug, Clone, clap::Args)]
@@ -186,7 +185,11 @@ pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     let mut tried = vec![];
-    for base in [dir.to_path_buf(), dir.join("../release"), dir.join("../debug")] {
+    for base in [
+        dir.to_path_buf(),
+        dir.join("../release"),
+        dir.join("../debug"),
+    ] {
         let p = base.join(SHIM_FILE);
         if p.is_file() {
             return Ok(p);
@@ -276,7 +279,10 @@ fn sample_words(rate: u64) -> String {
     match rate {
         0 => "off".into(),
         1 => "every allocation".into(),
-        n => format!("sampled, one stack per {} allocated on average", bytes_words(n)),
+        n => format!(
+            "sampled, one stack per {} allocated on average",
+            bytes_words(n)
+        ),
     }
 }
 
@@ -391,10 +397,7 @@ impl Process {
     }
 
     fn text(words: &[core::sync::atomic::AtomicU64]) -> Vec<u8> {
-        let mut v: Vec<u8> = words
-            .iter()
-            .flat_map(|w| w.load(R).to_le_bytes())
-            .collect();
+        let mut v: Vec<u8> = words.iter().flat_map(|w| w.load(R).to_le_bytes()).collect();
         while v.last() == Some(&0) {
             v.pop();
         }
@@ -467,11 +470,11 @@ impl Process {
             }
         }
         let mut approximate = 0;
-        for b in 0..LARGE_BUCKETS {
-            let c = f.large_count[b].load(R).saturating_sub(in_bucket[b].0);
-            let s = f.large_sum[b].load(R).saturating_sub(in_bucket[b].1);
-            if c > 0 {
-                out.push(((s / c) as usize, c));
+        for ((count, sum), seen) in f.large_count.iter().zip(&f.large_sum).zip(in_bucket) {
+            let c = count.load(R).saturating_sub(seen.0);
+            let s = sum.load(R).saturating_sub(seen.1);
+            if let Some(mean) = s.checked_div(c) {
+                out.push((mean as usize, c));
                 approximate += c;
             }
         }
@@ -585,7 +588,7 @@ fn load_object(path: &str) -> Option<Object> {
             let n = s.name().ok()?;
             Some((
                 s.address(),
-                s.size().max(1),
+                s.size(),
                 addr2line::demangle_auto(n.into(), None).into_owned(),
             ))
         })
@@ -652,9 +655,10 @@ impl Symbolizer {
                         .function
                         .as_ref()
                         .and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
-                    let location = f.location.as_ref().and_then(|loc| {
-                        Some(format!("{}:{}", short_path(loc.file?), loc.line?))
-                    });
+                    let location = f
+                        .location
+                        .as_ref()
+                        .and_then(|loc| Some(format!("{}:{}", short_path(loc.file?), loc.line?)));
                     if let Some(function) = function {
                         out.push(Frame {
                             function,
@@ -677,7 +681,9 @@ impl Symbolizer {
         if out.is_empty() {
             let i = obj.dynsyms.partition_point(|(a, _, _)| *a <= vaddr);
             if let Some((a, size, name)) = i.checked_sub(1).map(|i| &obj.dynsyms[i]) {
-                if vaddr < a + size.max(&1) || *size == 1 {
+                // Only a symbol whose extent holds the address: a stripped
+                // program's internal functions are not in its symbol tables.
+                if vaddr < a + size {
                     out.push(Frame {
                         function: name.clone(),
                         location: None,
@@ -719,11 +725,12 @@ fn is_plumbing(f: &Frame) -> bool {
     // generic or primitive type is plumbing too (a path type like
     // `<my::Type as Clone>` is the program's own).
     let n = match n.split_once(" as ") {
-        Some((ty, tr)) if !ty.contains("::") => tr,
+        Some((ty, tr)) if !ty.contains("::") => tr.trim_start_matches('<'),
         _ => n,
     };
-    const PREFIXES: [&str; 15] = [
+    const PREFIXES: [&str; 16] = [
         "[",
+        "__rustc::",
         "alloc::",
         "core::",
         "std::",
@@ -870,10 +877,7 @@ impl Report {
                 if procs.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        "; {} other process(es) did leave profiles",
-                        procs.len()
-                    )
+                    format!("; {} other process(es) did leave profiles", procs.len())
                 }
             ));
         };
@@ -950,11 +954,7 @@ impl Report {
                 }
             }
             if freed > 0 {
-                class_lifetimes.push((
-                    if row == 0 { 0 } else { GO.size(row as u8) },
-                    freed,
-                    short,
-                ));
+                class_lifetimes.push((if row == 0 { 0 } else { GO.size(row as u8) }, freed, short));
             }
         }
         while lifetimes.last() == Some(&0) {
@@ -1141,9 +1141,14 @@ pub fn waste_rows(hist: &[(usize, u64)]) -> Vec<WasteRow> {
             .map(|&(s, _)| s)
             .filter(|&s| s > 0 && s <= usable::MAX_MEASURED),
     );
-    let by_size: HashMap<usize, &usable::UsableRow> = measured.iter().map(|r| (r.size, r)).collect();
+    let by_size: HashMap<usize, &usable::UsableRow> =
+        measured.iter().map(|r| (r.size, r)).collect();
     for (name, scheme, pick) in [
-        ("glibc", Scheme::Glibc, (|r: &usable::UsableRow| r.glibc) as fn(&usable::UsableRow) -> usize),
+        (
+            "glibc",
+            Scheme::Glibc,
+            (|r: &usable::UsableRow| r.glibc) as fn(&usable::UsableRow) -> usize,
+        ),
         ("mimalloc", Scheme::Mimalloc, |r| r.mimalloc),
         ("jemalloc", Scheme::Jemalloc, |r| r.jemalloc),
     ] {
@@ -1179,11 +1184,7 @@ fn pct(a: f64, b: f64) -> f64 {
 pub fn findings(r: &Report) -> Vec<Finding> {
     let mut out = vec![];
     let requests = r.requests().max(1);
-    let consumed_go = r
-        .waste
-        .first()
-        .map_or(0, |w| w.handed_out)
-        .max(1);
+    let consumed_go = r.waste.first().map_or(0, |w| w.handed_out).max(1);
     // Sizes just above a class boundary.
     let mut above: Vec<(usize, u64, usize, u64)> = r
         .histogram
@@ -1193,8 +1194,12 @@ pub fn findings(r: &Report) -> Vec<Finding> {
             let e = analysis::explain(s);
             let below = GO.size(e.class.saturating_sub(1));
             // Just above: the class below is within an eighth of the request.
-            (e.class > 1 && s - below <= (s / 8).max(1) && e.waste_pct >= 10.0)
-                .then_some((s, c, e.rounded, (e.rounded - s) as u64 * c))
+            (e.class > 1 && s - below <= (s / 8).max(1) && e.waste_pct >= 10.0).then_some((
+                s,
+                c,
+                e.rounded,
+                (e.rounded - s) as u64 * c,
+            ))
         })
         .collect();
     above.sort_by_key(|a| std::cmp::Reverse(a.3));
@@ -1291,8 +1296,10 @@ pub fn findings(r: &Report) -> Vec<Finding> {
                 "{short} of the {freed} objects freed from {class} ({:.0}%) were freed before \
                  {SHORT_LIVED} more allocations were made{site}{}",
                 pct(short as f64, freed as f64),
-                if pools.len() > 1 {
+                if pools.len() > 2 {
                     format!(" ({} more classes look the same)", pools.len() - 1)
+                } else if pools.len() == 2 {
+                    " (one more class looks the same)".to_string()
                 } else {
                     String::new()
                 }
@@ -1307,7 +1314,7 @@ pub fn findings(r: &Report) -> Vec<Finding> {
             chapter: "Batch allocation (pre-size)",
             chapter_path: "recipes/batch.md",
             detail: format!(
-                "{long} objects were reallocated 4 times or more; the longest grew from {} to {} \
+                "{long} objects were reallocated 4 times or more; the longest went from {} to {} \
                  in {} reallocs, {} of them moves that copied {}{}; over the whole run \
                  reallocs copied {}",
                 bytes_words(c.first_size),
@@ -1374,7 +1381,10 @@ fn emit(r: &Report, o: &Args) -> Result<()> {
     if let Some(p) = &o.svg {
         std::fs::write(p, histogram_svg(r))
             .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", p.display())))?;
-        eprintln!("cookbook profile: size histogram written to {}", p.display());
+        eprintln!(
+            "cookbook profile: size histogram written to {}",
+            p.display()
+        );
     }
     if let Some(p) = &o.html {
         std::fs::write(p, html(r))
@@ -1396,7 +1406,11 @@ fn emit(r: &Report, o: &Args) -> Result<()> {
 pub fn log_buckets(hist: &[(usize, u64)]) -> Vec<(String, u64, u64)> {
     let mut b: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for &(s, c) in hist {
-        let k = if s <= 8 { 3 } else { usize::BITS - (s - 1).leading_zeros() };
+        let k = if s <= 8 {
+            3
+        } else {
+            usize::BITS - (s - 1).leading_zeros()
+        };
         let e = b.entry(k).or_default();
         e.0 += c;
         e.1 += s as u64 * c;
@@ -1547,7 +1561,10 @@ pub fn text(r: &Report) -> String {
             bytes_words(row.requested),
             bytes_words(row.handed_out),
             bytes_words(row.handed_out - row.requested),
-            pct((row.handed_out - row.requested) as f64, row.handed_out as f64),
+            pct(
+                (row.handed_out - row.requested) as f64,
+                row.handed_out as f64
+            ),
             row.how
         );
     }
@@ -1689,7 +1706,11 @@ pub fn text(r: &Report) -> String {
         );
     }
     for f in &r.findings {
-        let _ = writeln!(w, "  * {} — see \"{}\" ({})", f.title, f.chapter, f.chapter_path);
+        let _ = writeln!(
+            w,
+            "  * {} — see \"{}\" ({})",
+            f.title, f.chapter, f.chapter_path
+        );
         let _ = writeln!(w, "    {}", f.detail);
     }
     s

@@ -193,9 +193,17 @@ fn profile_into(shim: &Path, argv: &[String], dir: &Path, rate: u64) -> Result<(
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
     let t0 = Instant::now();
-    let mut child = command(shim, Mode { name: "", shim: Some((rate, true)) }, dir, argv)
-        .spawn()
-        .map_err(|e| failed(format!("cannot run {}: {e}", argv[0])))?;
+    let mut child = command(
+        shim,
+        Mode {
+            name: "",
+            shim: Some((rate, true)),
+        },
+        dir,
+        argv,
+    )
+    .spawn()
+    .map_err(|e| failed(format!("cannot run {}: {e}", argv[0])))?;
     let pid = child.id();
     let st = child
         .wait()
@@ -265,7 +273,12 @@ fn top_sizes(r: &Report, n: usize) -> String {
     h.sort_by_key(|&(s, c)| (std::cmp::Reverse(c), s));
     h.iter()
         .take(n)
-        .map(|&(s, c)| format!("{s} B ({:.0}%)", 100.0 * c as f64 / r.requests().max(1) as f64))
+        .map(|&(s, c)| {
+            format!(
+                "{s} B ({:.0}%)",
+                100.0 * c as f64 / r.requests().max(1) as f64
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -354,7 +367,12 @@ fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path) -> Result<St
             pct(&last),
         );
     }
-    row(&mut s, "findings", findings_list(&naive), findings_list(&last));
+    row(
+        &mut s,
+        "findings",
+        findings_list(&naive),
+        findings_list(&last),
+    );
     let _ = write!(
         s,
         "\nThe naive step's findings, as `cookbook profile` words them:\n\n{}\n\
@@ -395,10 +413,20 @@ fn programs(work: &Path, root: &Path) -> (Vec<Program>, Vec<String>) {
     match Path::new("/usr/bin/python3").is_file() {
         true => out.push(Program {
             name: "Python (Debian python3)",
-            shown: "python3 -c \"build 50,000 dicts, json.dumps, json.loads\"".into(),
-            argv: s(&["/usr/bin/python3", "-c", py]),
+            shown: "PYTHONMALLOC=malloc python3 -c \"build 50,000 dicts, json.dumps, json.loads\""
+                .into(),
+            // PYTHONMALLOC=malloc: every object through malloc, not only those
+            // above pymalloc's 512 B (its arenas come from mmap, unseen).
+            argv: s(&[
+                "/usr/bin/env",
+                "PYTHONMALLOC=malloc",
+                "/usr/bin/python3",
+                "-c",
+                py,
+            ]),
         }),
-        false => missing.push("Python: /usr/bin/python3 (Debian package python3) is not installed".into()),
+        false => missing
+            .push("Python: /usr/bin/python3 (Debian package python3) is not installed".into()),
     }
     let sql = "create table t(id integer primary key, name text, v real); \
                with recursive c(x) as (select 1 union all select x+1 from c where x < 50000) \
@@ -409,11 +437,7 @@ fn programs(work: &Path, root: &Path) -> (Vec<Program>, Vec<String>) {
         Some(p) => out.push(Program {
             name: "SQLite (sqlite3)",
             shown: "sqlite3 :memory: \"insert 50,000 rows, index them, query\"".into(),
-            argv: vec![
-                p.display().to_string(),
-                ":memory:".into(),
-                sql.into(),
-            ],
+            argv: vec![p.display().to_string(), ":memory:".into(), sql.into()],
         }),
         None => missing.push("SQLite: sqlite3 (Debian package sqlite3) is not installed".into()),
     }
@@ -471,9 +495,17 @@ fn redis(shim: &Path, work: &Path) -> Result<Option<(String, Report)>> {
     .collect();
     println!("  profiling redis-server on 127.0.0.1:{port} under redis-benchmark ...");
     let t0 = Instant::now();
-    let mut child = command(shim, Mode { name: "", shim: Some((512 << 10, true)) }, &dir, &argv)
-        .spawn()
-        .map_err(|e| failed(format!("cannot run redis-server: {e}")))?;
+    let mut child = command(
+        shim,
+        Mode {
+            name: "",
+            shim: Some((512 << 10, true)),
+        },
+        &dir,
+        &argv,
+    )
+    .spawn()
+    .map_err(|e| failed(format!("cannot run redis-server: {e}")))?;
     let pid = child.id();
     let ping = || {
         Command::new(&cli)
@@ -492,7 +524,16 @@ fn redis(shim: &Path, work: &Path) -> Result<Option<(String, Report)>> {
     let bench_ok = up
         && Command::new(&bench)
             .args([
-                "-h", "127.0.0.1", "-p", &port, "-n", "20000", "-c", "8", "-q", "-t",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-n",
+                "20000",
+                "-c",
+                "8",
+                "-q",
+                "-t",
                 "set,get,incr,lpush,lpop,hset",
             ])
             .stdout(Stdio::null())
@@ -519,9 +560,14 @@ fn redis(shim: &Path, work: &Path) -> Result<Option<(String, Report)>> {
         ));
     }
     let procs = read_dir(&dir)?;
-    let r = Report::build(procs, pid as u64, "shut down".into(), t0.elapsed().as_secs_f64())?;
+    let r = Report::build(
+        procs,
+        pid as u64,
+        "shut down".into(),
+        t0.elapsed().as_secs_f64(),
+    )?;
     Ok(Some((
-        "redis-server, `redis-benchmark -n 20000 -c 8 -t set,get,incr,lpush,lpop,hset`".into(),
+        "redis-server; redis-benchmark -n 20000 -c 8 -t set,get,incr,lpush,lpop,hset".into(),
         r,
     )))
 }
@@ -597,11 +643,25 @@ pub fn generate(root: &Path, out: &Path, measure: bool) -> Result<Vec<String>> {
     println!("profile chapter: building the shim and the real_world example ...");
     cargo_build(
         root,
-        &["build", "--release", "--example", "profile_shim", "--features", "profile-shim"],
+        &[
+            "build",
+            "--release",
+            "--example",
+            "profile_shim",
+            "--features",
+            "profile-shim",
+        ],
     )?;
     cargo_build(
         root,
-        &["build", "--release", "-p", "alloc-recipes", "--example", "real_world"],
+        &[
+            "build",
+            "--release",
+            "-p",
+            "alloc-recipes",
+            "--example",
+            "real_world",
+        ],
     )?;
     let shim = find_shim(None).map_err(|_| failed(format!("no shim after `{SHIM_BUILD}`")))?;
     let shim = shim.canonicalize().unwrap_or(shim);
@@ -609,7 +669,8 @@ pub fn generate(root: &Path, out: &Path, measure: bool) -> Result<Vec<String>> {
     let work = std::env::temp_dir().join(format!("cookbook-book-profile-{}", std::process::id()));
     let mut problems = vec![];
     let write = |name: &str, text: String| {
-        std::fs::write(out.join(name), text).map_err(|e| failed(format!("cannot write {name}: {e}")))
+        std::fs::write(out.join(name), text)
+            .map_err(|e| failed(format!("cannot write {name}: {e}")))
     };
     let result = (|| -> Result<()> {
         write("profile-overhead.md", overhead(&shim, &real_world, &work)?)?;
