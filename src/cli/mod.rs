@@ -12,6 +12,7 @@
 
 pub mod allocator_report;
 pub mod book;
+pub mod compare;
 // pub mod profile;
 pub mod render;
 pub mod run;
@@ -108,6 +109,8 @@ pub enum Command {
     },
     /// Run a program with an allocator preloaded (LD_PRELOAD); its exit code passes through.
     Run(run::Args),
+    /// Run a program under each allocator, several times, interleaved; compare time and memory.
+    Compare(compare::Args),
     // /// Profile a program's allocations (see src/cli/profile.rs).
     // Profile(profile::Args),
 }
@@ -261,6 +264,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             book::run(&a)
         }
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::run(args),
         // Command::Profile(args) => profile::run(args),
     }
 }
