@@ -322,6 +322,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    if opts.bench && opts.only.is_none() {
+        // Real programs under each allocator (src/cli/programs.rs).
+        let runs = if opts.full { 5 } else { 3 };
+        super::programs::measure(&root, &results, runs, &mut problems)?;
+    }
+
     println!("generating tables and charts in {} ...", out_dir.display());
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", out_dir.display())))?;
@@ -333,6 +339,7 @@ pub fn run(args: &[String]) -> Result<()> {
             problems.push(format!("no results for the {b} bench"));
         }
     }
+    super::programs::render(&results, &out_dir)?;
     write_stamp(
         &out_dir,
         &results,

@@ -14,6 +14,7 @@ pub mod allocator_report;
 pub mod book;
 pub mod compare;
 // pub mod profile;
+pub mod programs;
 pub mod render;
 pub mod run;
 pub mod svg;
