@@ -309,6 +309,12 @@ pub fn render(results: &Path, out: &Path) -> Result<usize> {
         "programs-rss.md",
         if measured > 0 { rss } else { empty.into() },
     )?;
+    if measured > 0 {
+        notes.insert_str(
+            0,
+            "![Wall time of real programs as a ratio to glibc](generated/programs-wall.svg)\n\n",
+        );
+    }
     write("programs-notes.md", notes)?;
     if measured > 0 {
         write(
