@@ -33,6 +33,11 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+#[cfg(feature = "preload")]
+compile_error!(
+    "the features profile-shim and preload both export malloc: build the profile shim without preload"
+);
+
 #[path = "../src/cli/profile_format.rs"]
 mod format;
 

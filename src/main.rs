@@ -8,6 +8,7 @@
 //! cookbook stats
 //! cookbook book [--full] [--no-bench] [--only BENCH,...]
 //! cookbook run --alloc system|goalloc|mimalloc|jemalloc|tcmalloc -- CMD [ARGS...]
+//! cookbook compare [--runs N] [--alloc a,b,c] [--json] [--svg FILE] -- CMD [ARGS...]
 //! cookbook help [COMMAND]
 //! ```
 //!

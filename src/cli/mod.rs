@@ -8,11 +8,13 @@
 //! A new subcommand: a file `src/cli/NAME.rs` exposing a clap
 //! `#[derive(clap::Args)] pub struct Args` and `pub fn run(args: Args) -> Result<()>`,
 //! a `pub mod NAME;` line below, one variant in [`Command`] and one arm in
-//! [`dispatch`] (the commented `profile` lines show where).
+//! [`dispatch`].
 
 pub mod allocator_report;
 pub mod book;
+pub mod compare;
 pub mod profile;
+pub mod programs;
 pub mod render;
 pub mod run;
 pub mod svg;
@@ -102,12 +104,14 @@ pub enum Command {
         /// Only regenerate from the results already on disk, and render.
         #[arg(long)]
         no_bench: bool,
-        /// Run only these benches (comma-separated).
+        /// Run only these benches (comma-separated; `programs`: the real-program table).
         #[arg(long, value_name = "BENCH,...", value_delimiter = ',', value_parser = bench_name_arg)]
         only: Option<Vec<String>>,
     },
     /// Run a program with an allocator preloaded (LD_PRELOAD); its exit code passes through.
     Run(run::Args),
+    /// Run a program under each allocator, several times, interleaved; compare time and memory.
+    Compare(compare::Args),
     /// Profile a program's allocations (see src/cli/profile.rs).
     Profile(profile::Args),
 }
@@ -197,11 +201,11 @@ fn usable_max_arg(s: &str) -> std::result::Result<usize, String> {
 
 fn bench_name_arg(s: &str) -> std::result::Result<String, String> {
     let n = s.trim();
-    if book::BENCHES.contains(&n) {
+    if book::BENCHES.contains(&n) || n == "programs" {
         Ok(n.to_string())
     } else {
         Err(format!(
-            "{n:?} is not a bench (one of {})",
+            "{n:?} is not a bench (one of {}, or programs: the real-program table)",
             book::BENCHES.join(", ")
         ))
     }
@@ -261,6 +265,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             book::run(&a)
         }
         Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Profile(args) => profile::run(args),
     }
 }
