@@ -196,6 +196,20 @@ pub fn find_shim(explicit: Option<&Path>) -> Result<PathBuf> {
         }
         tried.push(p.display().to_string());
     }
+    // From the source tree: build it once, as `cookbook run` builds GoAlloc's library.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if src.join("examples/profile_shim.rs").is_file() {
+        eprintln!("cookbook profile: building the recording shim once: {SHIM_BUILD}");
+        let built = Command::new("cargo")
+            .current_dir(src)
+            .args(SHIM_BUILD.split_whitespace().skip(1))
+            .status()
+            .is_ok_and(|s| s.success());
+        let p = src.join("target/release").join(SHIM_FILE);
+        if built && p.is_file() {
+            return Ok(p);
+        }
+    }
     failed(format!(
         "the recording shim is not built (looked for {}): build it with `{SHIM_BUILD}`, \
          or pass --shim PATH",
@@ -771,7 +785,8 @@ pub struct Site {
 }
 
 impl Site {
-    fn name(&self) -> String {
+    /// `function (file:line)`, or the function alone.
+    pub fn name(&self) -> String {
         match &self.location {
             Some(l) => format!("{} ({l})", self.function),
             None => self.function.clone(),
@@ -1781,4 +1796,104 @@ pub fn html(r: &Report) -> String {
         histogram_svg(r),
         esc(&text(r))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_buckets_invert() {
+        for b in large_bucket(EXACT_MAX as u64 + 1)..LARGE_BUCKETS - 1 {
+            let lo = large_bucket_floor(b);
+            assert_eq!(large_bucket(lo), b, "floor of {b}");
+            assert_eq!(large_bucket(large_bucket_floor(b + 1) - 1), b, "top of {b}");
+        }
+    }
+
+    #[test]
+    fn lifetime_buckets_are_bit_lengths() {
+        assert_eq!(life_bucket(0), 0);
+        assert_eq!(life_bucket(1), 1);
+        assert_eq!(life_bucket(SHORT_LIVED - 1), 10);
+        assert_eq!(life_bucket(SHORT_LIVED), 11);
+    }
+
+    fn frame(function: &str, object: &str) -> Frame {
+        Frame {
+            function: function.into(),
+            location: None,
+            object: object.into(),
+        }
+    }
+
+    #[test]
+    fn plumbing_is_library_code_not_the_program() {
+        for f in [
+            "__rustc::__rust_alloc",
+            "alloc::raw_vec::finish_grow",
+            "<alloc::string::String as core::convert::From<&str>>::from",
+            "<T as alloc::slice::<impl [T]>::to_vec_in::ConvertVec>::to_vec",
+            "<u8 as <[_]>::to_vec_in::ConvertVec>::to_vec::<alloc::alloc::Global>",
+            "hashbrown::raw::RawTable<T,A>::reserve_rehash",
+        ] {
+            assert!(is_plumbing(&frame(f, "/bin/prog")), "{f}");
+        }
+        for f in [
+            "my_crate::parse",
+            "<my_crate::Record as core::clone::Clone>::clone",
+            "PyList_Append",
+        ] {
+            assert!(!is_plumbing(&frame(f, "/bin/prog")), "{f}");
+        }
+        assert!(is_plumbing(&frame(
+            "strdup",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6"
+        )));
+    }
+
+    #[test]
+    fn call_site_rates() {
+        assert_eq!(parse_call_sites("off").unwrap(), 0);
+        assert_eq!(parse_call_sites("all").unwrap(), 1);
+        assert_eq!(parse_call_sites("512KiB").unwrap(), 512 << 10);
+        assert!(matches!(parse_call_sites("lots"), Err(CliError::Usage(m)) if m.contains("lots")));
+    }
+
+    #[test]
+    fn static_programs_cannot_be_preloaded() {
+        assert_eq!(preload_problem(Path::new("/bin/sh")), None);
+        let me = std::env::current_exe().unwrap();
+        assert_eq!(preload_problem(&me), None);
+        let text =
+            std::env::temp_dir().join(format!("cookbook-profile-{}.txt", std::process::id()));
+        std::fs::write(&text, "not a program").unwrap();
+        assert!(preload_problem(&text).unwrap().contains("neither an ELF"));
+        let _ = std::fs::remove_file(&text);
+        if Path::new("/sbin/ldconfig").is_file() {
+            assert!(preload_problem(Path::new("/sbin/ldconfig"))
+                .unwrap()
+                .contains("statically linked"));
+        }
+    }
+
+    #[test]
+    fn maps_lines_parse() {
+        let m = parse_maps(
+            "55d0c0a00000-55d0c0a21000 r-xp 00002000 fd:01 123 /usr/bin/prog\n\
+             7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n",
+        );
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[0].start, m[0].offset), (0x55d0c0a00000, 0x2000));
+        assert_eq!(m[0].path, "/usr/bin/prog");
+        assert_eq!(m[1].path, "");
+    }
+
+    #[test]
+    fn log_bucket_labels() {
+        let b = log_buckets(&[(1, 2), (8, 1), (9, 4), (33, 1), (40_000, 1)]);
+        let labels: Vec<&str> = b.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(labels, ["≤8 B", "≤16", "≤64", "≤64K"]);
+        assert_eq!(b[0].1, 3);
+    }
 }

@@ -388,7 +388,7 @@ fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path) -> Result<St
             "| {:.0} | {} | `{}` |",
             site.est_count,
             bytes_words(site.est_bytes as u64),
-            site.function.replace('|', "\\|")
+            site.name().replace('|', "\\|")
         );
     }
     Ok(s)
