@@ -22,9 +22,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The generated files.
-pub const FILES: [&str; 3] = [
+pub const FILES: [&str; 4] = [
     "profile-overhead.md",
     "profile-real-world.md",
+    "profile-real-world-sizes.svg",
     "profile-programs.md",
 ];
 /// Lines and requests of the real_world runs.
@@ -283,7 +284,7 @@ fn top_sizes(r: &Report, n: usize) -> String {
         .join(", ")
 }
 
-fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path) -> Result<String> {
+fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path, out: &Path) -> Result<String> {
     let dir = work.join("real-world");
     let argv: Vec<String> = [
         real_world.to_str().unwrap_or_default(),
@@ -307,6 +308,9 @@ fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path) -> Result<St
     };
     let naive = find("0")?;
     let last = find("5")?;
+    let svg = "profile-real-world-sizes.svg";
+    std::fs::write(out.join(svg), super::histogram_svg(&naive))
+        .map_err(|e| failed(format!("cannot write {svg}: {e}")))?;
     let lines: f64 = LINES.parse().unwrap_or(1.0);
     let mut s = format!(
         "`cookbook profile --call-sites all -- real_world --lines {LINES}` profiles every \
@@ -380,7 +384,12 @@ fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path) -> Result<St
         findings_bullets(&naive),
         findings_bullets(&last)
     );
-    let _ = writeln!(s, "\nThe naive step's top call sites by count:\n");
+    let _ = writeln!(
+        s,
+        "\nThe naive step's request sizes, as `cookbook profile --svg` draws them:\n\n\
+         ![Request sizes of the naive step](generated/{svg})\n\n\
+         The naive step's top call sites by count:\n"
+    );
     let _ = writeln!(s, "| allocations | bytes | site |\n|---:|---:|---|");
     for site in naive.sites.iter().take(6) {
         let _ = writeln!(
@@ -676,7 +685,7 @@ pub fn generate(root: &Path, out: &Path, measure: bool) -> Result<Vec<String>> {
         write("profile-overhead.md", overhead(&shim, &real_world, &work)?)?;
         write(
             "profile-real-world.md",
-            real_world_profiles(&shim, &real_world, &work)?,
+            real_world_profiles(&shim, &real_world, &work, out)?,
         )?;
         write(
             "profile-programs.md",
