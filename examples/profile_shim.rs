@@ -845,7 +845,9 @@ fn live_add(f: &ProfileFile, bytes: u64, objects: u64) {
     let h = &f.header;
     let live = h.live_bytes.fetch_add(bytes, R) + bytes;
     let objs = h.live_objects.fetch_add(objects, R) + objects;
-    h.peak_objects.fetch_max(objs, R);
+    if objs > h.peak_objects.load(R) {
+        h.peak_objects.fetch_max(objs, R);
+    }
     if live > h.peak_bytes.load(R) && h.peak_bytes.fetch_max(live, R) < live {
         h.peak_index.store(h.alloc_index.load(R), R);
         h.peak_ns.store(now_ns(), R);
