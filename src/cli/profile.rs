@@ -269,14 +269,19 @@ fn profile_command(o: &Args) -> Result<()> {
         sample_words(o.call_sites),
         dir.display()
     );
+    // Ctrl-C and Ctrl-\ are the program's business: it dies of them, and the
+    // report then says so and shows what it had allocated.
+    super::run::restore_default_signals(&mut cmd);
+    let saved = super::run::ignore_interactive_signals();
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| CliError::Usage(format!("cannot start {:?}: {e}", words[0])))?;
-    let pid = child.id() as u64;
-    let status = child
-        .wait()
-        .map_err(|e| CliError::Failed(format!("waiting for {:?}: {e}", words[0])))?;
+    let spawned = cmd.spawn();
+    let waited = spawned.map(|mut child| (child.id() as u64, child.wait()));
+    super::run::restore_signals(saved);
+    let (pid, status) = match waited {
+        Ok((pid, Ok(st))) => (pid, st),
+        Ok((_, Err(e))) => return failed(format!("waiting for {:?}: {e}", words[0])),
+        Err(e) => return usage(format!("cannot start {:?}: {e}", words[0])),
+    };
     let wall = start.elapsed().as_secs_f64();
     let exit = exit_words(&status);
     let result = read_dir(&dir).and_then(|procs| {
