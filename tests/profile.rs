@@ -321,3 +321,20 @@ fn bad_input_is_refused_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lots"));
 }
+
+#[test]
+fn an_exec_starts_a_new_profile_for_the_same_pid() {
+    let (_, fixture, _) = built();
+    let script = format!("exec {} threads", fixture.display());
+    let (v, out) = profile(&[], &["/bin/sh", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    // The report is the last image (the fixture), the shell is listed before it.
+    assert_eq!(histogram(&v)[&1000], 10_000, "the fixture's own requests");
+    let earlier = v["other_processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["how"].as_str().unwrap().contains("earlier image"))
+        .count();
+    assert_eq!(earlier, 1, "{:#}", v["other_processes"]);
+}
