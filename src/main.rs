@@ -7,27 +7,17 @@
 //! cookbook usable [--max N] [--format table|tsv]
 //! cookbook stats
 //! cookbook book [--full] [--no-bench] [--only BENCH,...]
+//! cookbook run --alloc system|goalloc|mimalloc|jemalloc|tcmalloc -- CMD [ARGS...]
+//! cookbook compare [--runs N] [--alloc a,b,c] [--json] [--svg FILE] -- CMD [ARGS...]
+//! cookbook help [COMMAND]
 //! ```
 //!
-//! Bad input prints one line naming the bad value and exits with code 2.
+//! The command line is defined in `cli/mod.rs` (clap). Bad input prints a
+//! message naming the bad value and exits with code 2; a failed run exits 1.
 
 mod cli;
 
 use std::process::ExitCode;
-
-const USAGE: &str = "usage: cookbook <command> [options]
-
-commands:
-  classes [--format table|tsv|json] [--page-size N] [--max-small N]
-                      the size-class table, generated with Go's algorithm
-  explain SIZE...     what a request of SIZE bytes costs, and cheaper sizes
-  histogram FILE|-    waste report for a workload (lines: `size` or `size count`)
-  usable [--max N] [--format table|tsv]
-                      measured usable size per request: glibc, mimalloc, jemalloc, and Go's classes (go)
-  stats               run a small workload on GoAlloc and print its statistics
-  book [--full] [--no-bench] [--only BENCH,...]
-                      run the benches, generate the book's tables and charts, render the book
-  help                this text";
 
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`cookbook classes | head`) like other
@@ -39,18 +29,20 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        // clap prints its own message (or the help) and picks the code: 2 for bad input, 0 for help.
+        Err(cli::CliError::Parse(e)) => {
+            let _ = e.print();
+            ExitCode::from(e.exit_code().clamp(0, 255) as u8)
+        }
         Err(cli::CliError::Usage(msg)) => {
             eprintln!("error: {msg}");
             eprintln!("run `cookbook help` for usage");
             ExitCode::from(2)
         }
+        Err(cli::CliError::Exit(code)) => ExitCode::from(code),
         Err(cli::CliError::Failed(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(1)
-        }
-        Err(cli::CliError::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
         }
     }
 }

@@ -65,9 +65,9 @@ fn parse(args: &[String]) -> Result<Options> {
                 };
                 let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
                 for n in &names {
-                    if !BENCHES.contains(&n.as_str()) {
+                    if !BENCHES.contains(&n.as_str()) && n != "programs" {
                         return Err(CliError::Usage(format!(
-                            "--only: {n:?} is not a bench (one of {})",
+                            "--only: {n:?} is not a bench (one of {}, or programs)",
                             BENCHES.join(", ")
                         )));
                     }
@@ -178,7 +178,8 @@ pub fn run(args: &[String]) -> Result<()> {
         .filter(|b| opts.only.as_ref().is_none_or(|o| o.iter().any(|x| x == b)))
         .collect();
 
-    if opts.bench {
+    // `--only programs` measures the real programs alone (no bench build).
+    if opts.bench && !selected.is_empty() {
         for sub in ["allocs", "metrics", "criterion"] {
             let _ = std::fs::remove_dir_all(results.join(sub));
         }
@@ -322,6 +323,16 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    let programs_selected = opts
+        .only
+        .as_ref()
+        .is_none_or(|o| o.iter().any(|x| x == "programs"));
+    if opts.bench && programs_selected {
+        // Real programs under each allocator (src/cli/programs.rs).
+        let runs = if opts.full { 5 } else { 3 };
+        super::programs::measure(&root, &results, runs, &mut problems)?;
+    }
+
     println!("generating tables and charts in {} ...", out_dir.display());
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", out_dir.display())))?;
@@ -333,6 +344,9 @@ pub fn run(args: &[String]) -> Result<()> {
             problems.push(format!("no results for the {b} bench"));
         }
     }
+    super::programs::render(&results, &out_dir)?;
+    // The "Your own program" chapter: profiles of real programs (src/cli/profile_book.rs).
+    problems.extend(super::profile::book::generate(&root, &out_dir, opts.bench)?);
     write_stamp(
         &out_dir,
         &results,

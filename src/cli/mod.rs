@@ -1,9 +1,22 @@
-//! The `cookbook` subcommands. Parsing is by hand (no argument crate) to keep
-//! the tool's build small; every error names the bad value.
+//! The `cookbook` subcommands, parsed with clap (derive).
+//!
+//! Every subcommand is one variant of [`Command`]; its options are fields
+//! with their own value parsers, so a bad value is rejected by clap with a
+//! message naming it (exit code 2). Checks that need more than one value
+//! return [`CliError::Usage`], which `main` also turns into exit code 2.
+//!
+//! A new subcommand: a file `src/cli/NAME.rs` exposing a clap
+//! `#[derive(clap::Args)] pub struct Args` and `pub fn run(args: Args) -> Result<()>`,
+//! a `pub mod NAME;` line below, one variant in [`Command`] and one arm in
+//! [`dispatch`].
 
 pub mod allocator_report;
 pub mod book;
+pub mod compare;
+pub mod profile;
+pub mod programs;
 pub mod render;
+pub mod run;
 pub mod svg;
 pub mod usable;
 // The size explorer's data for the book (written by `book`).
@@ -11,23 +24,113 @@ pub mod explorer;
 
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::{SizeClassTable, GO, MAX_SMALL_SIZE, PAGE_SIZE};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Read;
 
 /// How a command failed.
 #[derive(Debug)]
 pub enum CliError {
-    /// Bad input: exit code 2.
+    /// The command line did not parse (clap's own message; exit code 2,
+    /// or 0 for `--help`).
+    Parse(clap::Error),
+    /// Bad input found after parsing: exit code 2.
     Usage(String),
     /// The work itself failed (a bench, a file write): exit code 1.
     Failed(String),
-    /// `help` was asked for.
-    Help,
+    /// Exit with this code and no message (`cookbook run` passing its
+    /// program's exit code through).
+    Exit(u8),
 }
 
 pub type Result<T> = std::result::Result<T, CliError>;
 
 fn usage<T>(msg: impl Into<String>) -> Result<T> {
     Err(CliError::Usage(msg.into()))
+}
+
+/// The `cookbook` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cookbook",
+    about = "The allocator cookbook's command-line tool",
+    after_help = "Bad input prints a message naming the bad value and exits with code 2."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The size-class table, generated with Go's algorithm.
+    Classes {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ClassesFormat::Table)]
+        format: ClassesFormat,
+        /// Page size the table is generated for (4096, 8KiB, ...).
+        #[arg(long, value_name = "N", value_parser = page_size_arg)]
+        page_size: Option<usize>,
+        /// Largest small size (larger requests get whole pages).
+        #[arg(long, value_name = "N", value_parser = max_small_arg)]
+        max_small: Option<usize>,
+    },
+    /// What a request of SIZE bytes costs, and cheaper sizes.
+    Explain {
+        /// Request sizes (4096, 4KiB, 1MiB, ...).
+        #[arg(required = true, value_name = "SIZE", value_parser = request_size_arg)]
+        sizes: Vec<usize>,
+    },
+    /// Waste report for a workload (lines: `size` or `size count`).
+    Histogram {
+        /// The workload file, or - for standard input.
+        #[arg(value_name = "FILE|-")]
+        file: String,
+    },
+    /// Measured usable size per request: glibc, mimalloc, jemalloc, and Go's classes (go).
+    Usable {
+        /// Largest request size measured.
+        #[arg(long, value_name = "N", default_value = "4096", value_parser = usable_max_arg)]
+        max: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = UsableFormat::Table)]
+        format: UsableFormat,
+    },
+    /// Run a small workload on GoAlloc and print its statistics.
+    Stats,
+    /// Run the benches, generate the book's tables and charts, render the book.
+    Book {
+        /// Criterion's full-length measurements and the callgrind benches under every allocator.
+        #[arg(long)]
+        full: bool,
+        /// Only regenerate from the results already on disk, and render.
+        #[arg(long)]
+        no_bench: bool,
+        /// Run only these benches (comma-separated; `programs`: the real-program table).
+        #[arg(long, value_name = "BENCH,...", value_delimiter = ',', value_parser = bench_name_arg)]
+        only: Option<Vec<String>>,
+    },
+    /// Run a program with an allocator preloaded (LD_PRELOAD); its exit code passes through.
+    Run(run::Args),
+    /// Run a program under each allocator, several times, interleaved; compare time and memory.
+    Compare(compare::Args),
+    /// Profile a program's allocations (see src/cli/profile.rs).
+    Profile(profile::Args),
+}
+
+/// `classes --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassesFormat {
+    Table,
+    Tsv,
+    Json,
+}
+
+/// `usable --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UsableFormat {
+    Table,
+    Tsv,
 }
 
 /// Parses a byte count: `4096`, `4k`, `4KiB`, `1M`, `1MiB` (binary units).
@@ -55,75 +158,117 @@ pub fn parse_bytes(what: &str, s: &str) -> Result<usize> {
     }
 }
 
-/// Options of the form `--name value`, plus positional arguments.
-struct Args<'a> {
-    rest: Vec<&'a str>,
-    opts: Vec<(&'a str, &'a str)>,
-}
-
-fn split_args<'a>(args: &'a [String], with_value: &[&str]) -> Result<Args<'a>> {
-    let mut out = Args {
-        rest: vec![],
-        opts: vec![],
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let a = a.as_str();
-        if let Some((k, v)) = a.split_once('=').filter(|(k, _)| with_value.contains(k)) {
-            out.opts.push((k, v));
-        } else if with_value.contains(&a) {
-            match it.next() {
-                Some(v) => out.opts.push((a, v)),
-                None => return usage(format!("option {a} needs a value")),
-            }
-        } else if a.starts_with("--") {
-            return usage(format!("unknown option {a:?}"));
-        } else {
-            out.rest.push(a);
-        }
-    }
-    Ok(out)
-}
-
-impl Args<'_> {
-    fn opt(&self, name: &str) -> Option<&str> {
-        self.opts
-            .iter()
-            .rev()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-    }
-    fn no_positional(&self, cmd: &str) -> Result<()> {
-        match self.rest.first() {
-            Some(a) => usage(format!("{cmd} takes no argument {a:?}")),
-            None => Ok(()),
-        }
+/// A clap value parser's error text from a [`CliError`].
+fn arg_err(e: CliError) -> String {
+    match e {
+        CliError::Usage(m) | CliError::Failed(m) => m,
+        CliError::Parse(e) => e.to_string(),
+        CliError::Exit(code) => format!("exit code {code}"),
     }
 }
 
-/// Dispatches `args` (without the program name).
-pub fn run(args: &[String]) -> Result<()> {
-    let Some((cmd, rest)) = args.split_first() else {
-        return Err(CliError::Help);
-    };
-    match cmd.as_str() {
-        "classes" => classes(rest),
-        "explain" => explain(rest),
-        "histogram" => histogram(rest),
-        "usable" => usable_cmd(rest),
-        "stats" => stats(rest),
-        "book" => book::run(rest),
-        "help" | "--help" | "-h" => Err(CliError::Help),
-        other => usage(format!("unknown command {other:?}")),
-    }
+fn page_size_arg(s: &str) -> std::result::Result<usize, String> {
+    parse_bytes("page size", s).map_err(arg_err)
 }
 
-fn format_opt<'a>(a: &'a Args<'a>, allowed: &[&str], default: &'a str) -> Result<&'a str> {
-    let f = a.opt("--format").unwrap_or(default);
-    if allowed.contains(&f) {
-        Ok(f)
+fn max_small_arg(s: &str) -> std::result::Result<usize, String> {
+    parse_bytes("largest small size", s).map_err(arg_err)
+}
+
+fn request_size_arg(s: &str) -> std::result::Result<usize, String> {
+    let n = parse_bytes("size", s).map_err(arg_err)?;
+    if n == 0 {
+        return Err(format!(
+            "size {s:?} is zero: a zero-byte request never reaches the allocator"
+        ));
+    }
+    if n > isize::MAX as usize {
+        return Err(format!(
+            "size {s:?} is over the largest request a Layout allows"
+        ));
+    }
+    Ok(n)
+}
+
+fn usable_max_arg(s: &str) -> std::result::Result<usize, String> {
+    let max = parse_bytes("--max", s).map_err(arg_err)?;
+    if max == 0 || max > usable::MAX_MEASURED {
+        return Err(format!(
+            "--max {max} is out of range 1..={} (the measurement allocates every size)",
+            usable::MAX_MEASURED
+        ));
+    }
+    Ok(max)
+}
+
+fn bench_name_arg(s: &str) -> std::result::Result<String, String> {
+    let n = s.trim();
+    if book::BENCHES.contains(&n) || n == "programs" {
+        Ok(n.to_string())
     } else {
-        usage(format!("format {f:?} is not one of {}", allowed.join(", ")))
+        Err(format!(
+            "{n:?} is not a bench (one of {}, or programs: the real-program table)",
+            book::BENCHES.join(", ")
+        ))
+    }
+}
+
+/// Parses `args` (without the program name) and runs the command.
+pub fn run(args: &[String]) -> Result<()> {
+    let argv = std::iter::once("cookbook".to_string()).chain(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).map_err(CliError::Parse)?;
+    dispatch(cli)
+}
+
+/// Runs a parsed command line; no subcommand prints the help.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    let Some(cmd) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command()
+            .print_help()
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        return Ok(());
+    };
+    match cmd {
+        Command::Classes {
+            format,
+            page_size,
+            max_small,
+        } => classes(
+            format,
+            page_size.unwrap_or(PAGE_SIZE),
+            max_small.unwrap_or(MAX_SMALL_SIZE),
+        ),
+        Command::Explain { sizes } => explain(sizes),
+        Command::Histogram { file } => histogram(&file),
+        Command::Usable { max, format } => usable_cmd(max, format),
+        Command::Stats => {
+            print!("{}", allocator_report::stats_demo());
+            Ok(())
+        }
+        Command::Book {
+            full,
+            no_bench,
+            only,
+        } => {
+            // book.rs keeps its own argument list (it stamps the command
+            // line into the book); hand it the parsed options back.
+            let mut a = Vec::new();
+            if full {
+                a.push("--full".to_string());
+            }
+            if no_bench {
+                a.push("--no-bench".to_string());
+            }
+            if let Some(only) = only {
+                a.push("--only".to_string());
+                a.push(only.join(","));
+            }
+            book::run(&a)
+        }
+        Command::Run(args) => run::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Profile(args) => profile::run(args),
     }
 }
 
@@ -164,22 +309,11 @@ pub fn classes_markdown(t: &SizeClassTable) -> String {
     s
 }
 
-fn classes(args: &[String]) -> Result<()> {
-    let a = split_args(args, &["--format", "--page-size", "--max-small"])?;
-    a.no_positional("classes")?;
-    let format = format_opt(&a, &["table", "tsv", "json"], "table")?;
-    let page = match a.opt("--page-size") {
-        Some(v) => parse_bytes("page size", v)?,
-        None => PAGE_SIZE,
-    };
-    let max = match a.opt("--max-small") {
-        Some(v) => parse_bytes("largest small size", v)?,
-        None => MAX_SMALL_SIZE,
-    };
+fn classes(format: ClassesFormat, page: usize, max: usize) -> Result<()> {
     let t = SizeClassTable::generate(page, max).map_err(|e| CliError::Usage(e.to_string()))?;
     match format {
-        "tsv" => print!("{}", classes_tsv(&t)),
-        "json" => {
+        ClassesFormat::Tsv => print!("{}", classes_tsv(&t)),
+        ClassesFormat::Json => {
             let rows: Vec<serde_json::Value> = t
                 .classes()
                 .map(|c| {
@@ -197,7 +331,7 @@ fn classes(args: &[String]) -> Result<()> {
                 serde_json::to_string_pretty(&doc).expect("JSON of plain values")
             );
         }
-        _ => {
+        ClassesFormat::Table => {
             println!(
                 "{} classes for {page}-byte pages, small objects up to {max} bytes\n",
                 t.len() - 1
@@ -231,26 +365,7 @@ fn classes(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn explain(args: &[String]) -> Result<()> {
-    let a = split_args(args, &[])?;
-    if a.rest.is_empty() {
-        return usage("explain needs at least one SIZE");
-    }
-    let mut sizes = Vec::new();
-    for s in &a.rest {
-        let n = parse_bytes("size", s)?;
-        if n == 0 {
-            return usage(format!(
-                "size {s:?} is zero: a zero-byte request never reaches the allocator"
-            ));
-        }
-        if n > isize::MAX as usize {
-            return usage(format!(
-                "size {s:?} is over the largest request a Layout allows"
-            ));
-        }
-        sizes.push(n);
-    }
+fn explain(sizes: Vec<usize>) -> Result<()> {
     for (i, size) in sizes.into_iter().enumerate() {
         if i > 0 {
             println!();
@@ -304,11 +419,7 @@ fn explain(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn histogram(args: &[String]) -> Result<()> {
-    let a = split_args(args, &[])?;
-    let [file] = a.rest[..] else {
-        return usage("histogram needs exactly one FILE (or - for standard input)");
-    };
+fn histogram(file: &str) -> Result<()> {
     let mut text = String::new();
     let read = if file == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -357,32 +468,12 @@ fn histogram(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn usable_cmd(args: &[String]) -> Result<()> {
-    let a = split_args(args, &["--max", "--format"])?;
-    a.no_positional("usable")?;
-    let format = format_opt(&a, &["table", "tsv"], "table")?;
-    let max = match a.opt("--max") {
-        Some(v) => parse_bytes("--max", v)?,
-        None => 4096,
-    };
-    if max == 0 || max > usable::MAX_MEASURED {
-        return usage(format!(
-            "--max {max} is out of range 1..={} (the measurement allocates every size)",
-            usable::MAX_MEASURED
-        ));
-    }
+fn usable_cmd(max: usize, format: UsableFormat) -> Result<()> {
     let rows = usable::measure(1..=max);
     match format {
-        "tsv" => print!("{}", usable::tsv(&rows)),
-        _ => print!("{}", usable::table(&rows)),
+        UsableFormat::Tsv => print!("{}", usable::tsv(&rows)),
+        UsableFormat::Table => print!("{}", usable::table(&rows)),
     }
-    Ok(())
-}
-
-fn stats(args: &[String]) -> Result<()> {
-    let a = split_args(args, &[])?;
-    a.no_positional("stats")?;
-    print!("{}", allocator_report::stats_demo());
     Ok(())
 }
 
@@ -408,20 +499,62 @@ mod tests {
     #[test]
     fn bad_input_is_a_usage_error_naming_the_value() {
         for (args, needle) in [
-            (s(&["classes", "--format", "xml"]), "\"xml\""),
+            (s(&["classes", "--format", "xml"]), "xml"),
             (s(&["classes", "--page-size", "3000"]), "3000"),
+            (s(&["classes", "--page-size", "12q"]), "\"12q\""),
             (s(&["explain", "0"]), "\"0\""),
             (s(&["explain", "abc"]), "\"abc\""),
+            (s(&["explain"]), "SIZE"),
             (s(&["histogram", "/no/such/file"]), "/no/such/file"),
             (s(&["usable", "--max", "99999999999"]), "99999999999"),
-            (s(&["nonsense"]), "\"nonsense\""),
+            (s(&["usable", "--format", "json"]), "json"),
+            (s(&["book", "--only", "nosuch"]), "\"nosuch\""),
+            (s(&["nonsense"]), "nonsense"),
             (s(&["classes", "--bogus"]), "--bogus"),
+            (s(&["stats", "extra"]), "extra"),
+            (s(&["run", "--alloc", "foo", "--", "true"]), "foo"),
+            (s(&["run", "--alloc", "system"]), "CMD"),
+            (
+                s(&["run", "--alloc", "system", "--", "/no/such/program"]),
+                "/no/such/program",
+            ),
         ] {
             match run(&args) {
                 Err(CliError::Usage(m)) => assert!(m.contains(needle), "{args:?}: {m}"),
+                Err(CliError::Parse(e)) => {
+                    assert_eq!(e.exit_code(), 2, "{args:?}: {e}");
+                    let m = e.to_string();
+                    assert!(m.contains(needle), "{args:?}: {m}");
+                }
                 other => panic!("{args:?}: expected a usage error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn help_is_not_an_error_exit() {
+        for args in [s(&["--help"]), s(&["help"]), s(&["classes", "--help"])] {
+            match run(&args) {
+                Err(CliError::Parse(e)) => assert_eq!(e.exit_code(), 0, "{args:?}"),
+                other => panic!("{args:?}: expected help, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn run_passes_the_exit_code_through() {
+        let r = run(&s(&[
+            "run", "--alloc", "system", "--", "sh", "-c", "exit 7",
+        ]));
+        assert!(matches!(r, Err(CliError::Exit(7))), "{r:?}");
+        let r = run(&s(&["run", "--alloc=system", "sh", "-c", "kill -TERM $$"]));
+        assert!(matches!(r, Err(CliError::Exit(143))), "{r:?}");
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]
