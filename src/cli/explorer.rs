@@ -167,7 +167,7 @@ pub fn data_js(measured: &[UsableRow]) -> Result<String, String> {
 
 /// The chapter that shows how to record a histogram from a real program
 /// (`cookbook profile`), relative to `book/src/`.
-pub const PROFILE_CHAPTER: &str = "your-program.md";
+pub const PROFILE_CHAPTER: &str = "your-own-program.md";
 
 /// The explorer's pointer to `cookbook profile`, for a chapter in
 /// `book/src/allocator/`: the "Your own program" chapter once it exists in
