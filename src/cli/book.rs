@@ -463,6 +463,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
             "waste (% of the usable bytes)",
             &[
                 series("Go classes", false, &|r| r.go),
+                series("GoAlloc via malloc (measured)", false, &|r| r.goalloc),
                 series("glibc (measured)", false, &|r| r.glibc),
                 series("mimalloc (measured)", false, &|r| r.mimalloc),
                 series("jemalloc (measured)", false, &|r| r.jemalloc),
@@ -483,16 +484,16 @@ pub fn generate_static(out: &Path) -> Result<()> {
     let mut numbers = String::from(
         "![Measured waste by request size: Go vs glibc, mimalloc, jemalloc](../generated/usable-compare.svg)\n\n\
          <details class=\"chart-numbers\"><summary>The chart's numbers: usable bytes for every request size where one of them changes</summary>\n\n\
-         | request | Go | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|\n",
+         | request | Go | GoAlloc (malloc) | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut prev: Option<&usable::UsableRow> = None;
     for r in &measured {
-        let key = |r: &usable::UsableRow| (r.go, r.glibc, r.mimalloc, r.jemalloc);
+        let key = |r: &usable::UsableRow| (r.go, r.goalloc, r.glibc, r.mimalloc, r.jemalloc);
         if prev.is_none_or(|p| key(p) != key(r)) {
             let _ = writeln!(
                 numbers,
-                "| {} | {} | {} | {} | {} |",
-                r.size, r.go, r.glibc, r.mimalloc, r.jemalloc
+                "| {} | {} | {} | {} | {} | {} |",
+                r.size, r.go, r.goalloc, r.glibc, r.mimalloc, r.jemalloc
             );
         }
         prev = Some(r);
@@ -531,16 +532,17 @@ pub fn generate_static(out: &Path) -> Result<()> {
         );
     }
     t.push_str(
-        "\nThe same requests: usable bytes each allocator hands out (measured for glibc, mimalloc and jemalloc), and that block's waste in % of it.\n\n\
-         | request | Go | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|\n",
+        "\nThe same requests: usable bytes each allocator hands out (Go's classes as the model; measured for GoAlloc through its C ABI's `malloc`, glibc, mimalloc and jemalloc), and that block's waste in % of it.\n\n\
+         | request | Go | GoAlloc (malloc) | glibc | mimalloc | jemalloc |\n|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &rows {
         let cell = |u: usize| format!("{u} ({:.1}%)", 100.0 * (u - r.size) as f64 / u as f64);
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             r.size,
             cell(r.go),
+            cell(r.goalloc),
             cell(r.glibc),
             cell(r.mimalloc),
             cell(r.jemalloc)

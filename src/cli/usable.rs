@@ -1,9 +1,15 @@
-//! Measured usable sizes: what glibc, mimalloc and jemalloc really hand out.
+//! Measured usable sizes: what GoAlloc, glibc, mimalloc and jemalloc really hand out.
 //!
 //! The models in `alloc_cookbook::analysis::Scheme` are predictions; this module
 //! allocates every request size from each real allocator and asks it how many
 //! bytes the block really has (`malloc_usable_size`, `mi_usable_size`,
-//! jemalloc's `sallocx`). Ours is Go's class table, which `GoAlloc` follows exactly.
+//! jemalloc's `sallocx`). The `go` column is Go's class table (the model);
+//! the `goalloc` column is measured the same way as the others, through
+//! GoAlloc's C ABI (`alloc_cookbook::c_abi::malloc` and its
+//! `malloc_usable_size`, on the C ABI's own instance): what a C program under
+//! the preloaded GoAlloc gets. It differs from the model where the C ABI's
+//! guarantees do (16-byte alignment from 9 bytes up, Go's 8-byte class for
+//! requests of 1 to 8 bytes).
 
 use alloc_cookbook::analysis::Scheme;
 use std::alloc::{GlobalAlloc, Layout};
@@ -16,9 +22,25 @@ pub const MAX_MEASURED: usize = 4 << 20;
 pub struct UsableRow {
     pub size: usize,
     pub go: usize,
+    pub goalloc: usize,
     pub glibc: usize,
     pub mimalloc: usize,
     pub jemalloc: usize,
+}
+
+fn goalloc(size: usize) -> usize {
+    use alloc_cookbook::c_abi;
+    // SAFETY: C-ABI malloc with a non-zero size; the block is measured by the
+    // same instance's malloc_usable_size, then freed once by its free.
+    unsafe {
+        let p = c_abi::malloc(size);
+        if p.is_null() {
+            return 0;
+        }
+        let n = c_abi::malloc_usable_size(p);
+        c_abi::free(p);
+        n
+    }
 }
 
 fn glibc(size: usize) -> usize {
@@ -76,6 +98,7 @@ pub fn measure(sizes: impl IntoIterator<Item = usize>) -> Vec<UsableRow> {
         .map(|size| UsableRow {
             size,
             go: Scheme::Go.usable(size),
+            goalloc: goalloc(size),
             glibc: glibc(size),
             mimalloc: mimalloc(size),
             jemalloc: jemalloc(size),
@@ -85,11 +108,11 @@ pub fn measure(sizes: impl IntoIterator<Item = usize>) -> Vec<UsableRow> {
 
 /// Every row as TSV.
 pub fn tsv(rows: &[UsableRow]) -> String {
-    let mut s = String::from("size\tgo\tglibc\tmimalloc\tjemalloc\n");
+    let mut s = String::from("size\tgo\tgoalloc\tglibc\tmimalloc\tjemalloc\n");
     for r in rows {
         s += &format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            r.size, r.go, r.glibc, r.mimalloc, r.jemalloc
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            r.size, r.go, r.goalloc, r.glibc, r.mimalloc, r.jemalloc
         );
     }
     s
@@ -99,18 +122,16 @@ pub fn tsv(rows: &[UsableRow]) -> String {
 /// boundaries), as an aligned text table.
 pub fn table(rows: &[UsableRow]) -> String {
     let mut s = format!(
-        "{:>9} {:>9} {:>9} {:>9} {:>9}\n",
-        "request", "go", "glibc", "mimalloc", "jemalloc"
+        "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+        "request", "go", "goalloc", "glibc", "mimalloc", "jemalloc"
     );
+    let key = |r: &UsableRow| (r.go, r.goalloc, r.glibc, r.mimalloc, r.jemalloc);
     let mut prev: Option<&UsableRow> = None;
     for r in rows {
-        let changed = prev.is_none_or(|p| {
-            (p.go, p.glibc, p.mimalloc, p.jemalloc) != (r.go, r.glibc, r.mimalloc, r.jemalloc)
-        });
-        if changed {
+        if prev.is_none_or(|p| key(p) != key(r)) {
             s += &format!(
-                "{:>9} {:>9} {:>9} {:>9} {:>9}\n",
-                r.size, r.go, r.glibc, r.mimalloc, r.jemalloc
+                "{:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+                r.size, r.go, r.goalloc, r.glibc, r.mimalloc, r.jemalloc
             );
         }
         prev = Some(r);

@@ -360,7 +360,7 @@ async function driveExplorer(page, url, cookbook, fail, artifacts) {
   const usable = execFileSync(cookbook, ["usable", "--max", "100", "--format", "tsv"], { encoding: "utf8" }).trim().split("\n");
   const head = usable[0].split("\t");
   const last = usable[usable.length - 1].split("\t");
-  for (const key of ["mimalloc", "jemalloc"]) {
+  for (const key of ["goalloc", "mimalloc", "jemalloc"]) {
     const r = rows.find((x) => x[0] === key);
     const want = last[head.indexOf(key)];
     if (!r || r[1] !== want) fail(where, `size 100: ${key} shows ${r && r[1]}, cookbook usable says ${want}`);
