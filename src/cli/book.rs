@@ -8,6 +8,9 @@
 //! measurements and the callgrind benches under every allocator;
 //! `--no-bench` only regenerates from the results already on disk.
 
+#[path = "numcheck.rs"]
+pub mod numcheck;
+
 use super::{render, usable, CliError, Result};
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::{SizeClassTable, GO};
@@ -45,6 +48,8 @@ fn allocators_for(bench: &str) -> &'static [&'static str] {
 struct Options {
     full: bool,
     bench: bool,
+    /// Only run the number check (`--check-numbers`).
+    check_only: bool,
     only: Option<Vec<String>>,
 }
 
@@ -52,6 +57,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         full: false,
         bench: true,
+        check_only: false,
         only: None,
     };
     let mut it = args.iter();
@@ -59,6 +65,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--full" => o.full = true,
             "--no-bench" => o.bench = false,
+            "--check-numbers" => o.check_only = true,
             "--only" => {
                 let Some(list) = it.next() else {
                     return Err(CliError::Usage("option --only needs a value".into()));
@@ -145,6 +152,9 @@ struct Step {
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let root = root();
+    if opts.check_only {
+        return check_numbers(&root);
+    }
     let results = root.join("target/cookbook");
     let out_dir = root.join("book/src/generated");
     let started = Instant::now();
@@ -343,6 +353,8 @@ pub fn run(args: &[String]) -> Result<()> {
         started.elapsed(),
     )?;
 
+    let numbers = check_numbers(&root);
+
     println!("rendering the book (mdbook build) ...");
     let status = Command::new("mdbook")
         .current_dir(root.join("book"))
@@ -366,7 +378,26 @@ pub fn run(args: &[String]) -> Result<()> {
             return Err(failed("some measurements are missing (see above)"));
         }
     }
-    Ok(())
+    numbers
+}
+
+/// The number check (see `numcheck.rs`): every number with a unit in a
+/// chapter's prose must be in a generated file, in a marked quotation, or an
+/// allowed design constant.
+fn check_numbers(root: &Path) -> Result<()> {
+    let src = root.join("book/src");
+    let known = numcheck::Known::load(&src.join("generated"), &root.join("book/numbers-allowed.txt"));
+    println!("checking the numbers in the book's prose against book/src/generated/ ...");
+    let findings = numcheck::check_book(&src, &known);
+    if findings.is_empty() {
+        println!("      every number with a unit in the prose is in a generated file or allowed");
+        return Ok(());
+    }
+    eprint!("{}", numcheck::report(&findings));
+    Err(failed(format!(
+        "{} number(s) in the prose are backed by no generated file (see above)",
+        findings.len()
+    )))
 }
 
 /// Tables and charts that come from the library itself, not from benches.
