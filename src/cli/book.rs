@@ -25,7 +25,7 @@ pub const GUNGRAUN_VERSION: &str = "0.20.0";
 
 /// The benches, in book order. Each has `<name>.rs` (criterion) and
 /// `<name>_callgrind.rs` (gungraun).
-pub const BENCHES: [&str; 7] = [
+pub const BENCHES: [&str; 8] = [
     "allocator",
     "size_aligned",
     "batch",
@@ -33,6 +33,18 @@ pub const BENCHES: [&str; 7] = [
     "cache_friendly",
     "tiny",
     "real_world",
+    "tuning",
+];
+
+/// Extra criterion runs of the tuning bench, one process per knob (an
+/// allocator reads its environment when it starts): allocator, variable,
+/// value. The bench names each row after what was set.
+pub const TUNING_RUNS: [(&str, &str, &str); 5] = [
+    ("system", "COOKBOOK_TUNE", "glibc-no-mmap"),
+    ("goalloc", "COOKBOOK_TUNE", "goalloc-scavenge-1g"),
+    ("jemalloc", "_RJEM_MALLOC_CONF", "oversize_threshold:0"),
+    ("jemalloc", "_RJEM_MALLOC_CONF", "dirty_decay_ms:-1"),
+    ("mimalloc", "MIMALLOC_PURGE_DELAY", "0"),
 ];
 
 /// The allocator bench compares allocators inside one process; the recipe
@@ -146,6 +158,8 @@ struct Step {
     bench: String,
     kind: &'static str, // "criterion" or "callgrind"
     allocator: &'static str,
+    /// An allocator knob for this run (the tuning bench's extra runs).
+    env: Option<(&'static str, &'static str)>,
 }
 
 /// Runs everything and renders the book.
@@ -222,7 +236,18 @@ pub fn run(args: &[String]) -> Result<()> {
                     bench: b.to_string(),
                     kind: "criterion",
                     allocator: a,
+                    env: None,
                 });
+            }
+            if *b == "tuning" {
+                for (a, var, value) in TUNING_RUNS {
+                    steps.push(Step {
+                        bench: b.to_string(),
+                        kind: "criterion",
+                        allocator: a,
+                        env: Some((var, value)),
+                    });
+                }
             }
             if valgrind.is_some() {
                 let callgrind_allocs: &[&str] = if opts.full {
@@ -235,6 +260,7 @@ pub fn run(args: &[String]) -> Result<()> {
                         bench: b.to_string(),
                         kind: "callgrind",
                         allocator: a,
+                        env: None,
                     });
                 }
             }
@@ -267,12 +293,14 @@ pub fn run(args: &[String]) -> Result<()> {
             let left: Duration = steps[i..].iter().map(guess).sum();
             let eta = format!("about {} left", fmt_dur(left));
             println!(
-                "[{}/{}] {} ({}, {}) ... {} elapsed, {eta}",
+                "[{}/{}] {} ({}, {}{}) ... {} elapsed, {eta}",
                 i + 1,
                 steps.len(),
                 step.bench,
                 step.kind,
                 step.allocator,
+                step.env
+                    .map_or(String::new(), |(k, v)| format!(", {k}={v}")),
                 fmt_dur(started.elapsed())
             );
             let t0 = Instant::now();
@@ -296,10 +324,17 @@ pub fn run(args: &[String]) -> Result<()> {
                     vec!["--save-summary=json"],
                 )
             };
-            let log_path = logs.join(format!("{name}-{}.log", step.allocator));
+            let log_path = logs.join(match step.env {
+                None => format!("{name}-{}.log", step.allocator),
+                Some(_) => format!("{name}-{}-tuned-{i}.log", step.allocator),
+            });
             let log = std::fs::File::create(&log_path)
                 .map_err(|e| failed(format!("cannot create {}: {e}", log_path.display())))?;
-            let status = Command::new("cargo")
+            let mut cmd = Command::new("cargo");
+            if let Some((var, value)) = step.env {
+                cmd.env(var, value);
+            }
+            let status = cmd
                 .current_dir(&root)
                 .args(["bench", "--quiet", "--bench", &name, "--"])
                 .args(&extra)
@@ -386,7 +421,10 @@ pub fn run(args: &[String]) -> Result<()> {
 /// allowed design constant.
 fn check_numbers(root: &Path) -> Result<()> {
     let src = root.join("book/src");
-    let known = numcheck::Known::load(&src.join("generated"), &root.join("book/numbers-allowed.txt"));
+    let known = numcheck::Known::load(
+        &src.join("generated"),
+        &root.join("book/numbers-allowed.txt"),
+    );
     println!("checking the numbers in the book's prose against book/src/generated/ ...");
     let findings = numcheck::check_book(&src, &known);
     if findings.is_empty() {

@@ -113,7 +113,9 @@ pub fn figures(text: &str) -> Vec<Figure> {
         if chars
             .get(i)
             .is_some_and(|c| c.is_ascii_alphabetic() && *c != 'x' && *c != 'B')
-            && !chars.get(i..i + 2).is_some_and(|s| s == ['n', 's'] || s == ['m', 's'] || s == ['u', 's'])
+            && !chars
+                .get(i..i + 2)
+                .is_some_and(|s| s == ['n', 's'] || s == ['m', 's'] || s == ['u', 's'])
         {
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 i += 1;
@@ -332,12 +334,16 @@ pub fn check_book(src: &Path, known: &Known) -> Vec<Finding> {
         let Ok(text) = std::fs::read_to_string(&ch) else {
             continue;
         };
-        out.extend(check_text(&text, known).into_iter().map(|(line, f, context)| Finding {
-            file: ch.strip_prefix(src).unwrap_or(&ch).to_path_buf(),
-            line,
-            text: f.text,
-            context,
-        }));
+        out.extend(
+            check_text(&text, known)
+                .into_iter()
+                .map(|(line, f, context)| Finding {
+                    file: ch.strip_prefix(src).unwrap_or(&ch).to_path_buf(),
+                    line,
+                    text: f.text,
+                    context,
+                }),
+        );
     }
     out
 }
@@ -444,7 +450,9 @@ mod tests {
             ]
         );
         // Names and spaced "x" are not figures.
-        assert!(texts("x86_64, v2, 256 x 1 KiB, 0x1f").iter().all(|(_, t)| t == "1 KiB"));
+        assert!(texts("x86_64, v2, 256 x 1 KiB, 0x1f")
+            .iter()
+            .all(|(_, t)| t == "1 KiB"));
     }
 
     #[test]
@@ -461,10 +469,15 @@ mod tests {
     #[test]
     fn looks_numbers_up_in_generated_text() {
         let mut k = Known::default();
-        k.add_generated("| 32 KiB | 31.8 ns (1.00×) | 10.8 ns (0.34×) |\n| x | 2,750,034 |\n| 12.50% |");
+        k.add_generated(
+            "| 32 KiB | 31.8 ns (1.00×) | 10.8 ns (0.34×) |\n| x | 2,750,034 |\n| 12.50% |",
+        );
         k.allow("8 KiB");
         let prose = "10.8 ns at 32 KiB, 0.34×, 2,750,034 instructions, 12.5 %, 8 KiB pages; but 11 ns, 0.5×, 13 %";
-        let bad: Vec<String> = check_text(prose, &k).into_iter().map(|(_, f, _)| f.text).collect();
+        let bad: Vec<String> = check_text(prose, &k)
+            .into_iter()
+            .map(|(_, f, _)| f.text)
+            .collect();
         assert_eq!(bad, vec!["11 ns", "0.5×", "13 %"]);
         // A time is compared as a time: 10.8 ns is not 10.8 µs.
         assert_eq!(check_text("10.8 µs", &k).len(), 1);
