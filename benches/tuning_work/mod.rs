@@ -26,6 +26,7 @@ pub const BUFFER_BYTES: usize = 64 << 20;
 /// 64,000,000-byte vector, boxed-variant tokens a 16,000,000-byte one).
 pub const TOKENS: u32 = 1_000_000;
 
+// ANCHOR: workloads
 /// One use of a fresh 64 MiB buffer: allocate, fill, read back, free.
 pub fn fresh_buffer() -> u8 {
     let mut v: Vec<u8> = Vec::with_capacity(BUFFER_BYTES);
@@ -68,6 +69,7 @@ pub fn tokens_boxed() -> usize {
         .filter(|t| matches!(t, TokenBoxed::Word(_)))
         .count()
 }
+// ANCHOR_END: workloads
 
 /// The environment variables through which an allocator reads its options
 /// at start; a set one names the setting.
