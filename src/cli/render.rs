@@ -1146,4 +1146,52 @@ mod tests {
         assert!(out.join("demo-g.svg").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn marks_cases_whose_intervals_overlap_the_baselines_as_level() {
+        let dir = std::env::temp_dir().join(format!("cookbook-ci-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("allocs")).unwrap();
+        let mut allocs = String::new();
+        // (variant, median, low, high): "close" overlaps the baseline, "fast" does not.
+        let cases = [
+            ("naive", 100.0, 90.0, 110.0),
+            ("close", 95.0, 85.0, 105.0),
+            ("fast", 50.0, 45.0, 55.0),
+        ];
+        for (variant, ns, lo, hi) in cases {
+            allocs.push_str(&format!("{{\"bench\":\"demo\",\"group\":\"g\",\"variant\":\"{variant}\",\"param\":\"1 KiB\",\"allocator\":\"system\",\"allocs_per_op\":1,\"bytes_per_op\":1}}\n"));
+            let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                d.join("benchmark.json"),
+                format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
+            )
+            .unwrap();
+            std::fs::write(
+                d.join("estimates.json"),
+                format!("{{\"median\":{{\"point_estimate\":{ns},\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\"upper_bound\":{hi}}}}}}}"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("allocs/demo.jsonl"), allocs).unwrap();
+        let r = load(&dir).unwrap();
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        render_bench(&r, "demo", &out).unwrap();
+        let md = std::fs::read_to_string(out.join("demo.md")).unwrap();
+        assert!(md.contains("| 95.0 ns (0.95×) ≈ |"), "{md}");
+        assert!(md.contains("| 50.0 ns (0.50×) |"), "{md}");
+        assert!(md.contains("| 100.0 ns (1.00×) |"), "{md}");
+        assert!(md.contains(LEVEL_NOTE), "{md}");
+        assert!(md.contains("| fast | 1 KiB | 45.0 ns – 55.0 ns |"), "{md}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn callgrind_scale_comes_from_the_bench_file() {
+        let note = callgrind_scale_note("tiny").expect("tiny_callgrind.rs states its scale");
+        assert!(note.contains("a tenth"), "{note}");
+        assert_eq!(callgrind_scale_note("no_such_bench"), None);
+    }
 }
