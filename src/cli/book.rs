@@ -25,7 +25,7 @@ pub const GUNGRAUN_VERSION: &str = "0.20.0";
 
 /// The benches, in book order. Each has `<name>.rs` (criterion) and
 /// `<name>_callgrind.rs` (gungraun).
-pub const BENCHES: [&str; 8] = [
+pub const BENCHES: [&str; 9] = [
     "allocator",
     "size_aligned",
     "batch",
@@ -34,6 +34,7 @@ pub const BENCHES: [&str; 8] = [
     "tiny",
     "real_world",
     "tuning",
+    "zeroed",
 ];
 
 /// Extra criterion runs of the tuning bench, one process per knob (an
