@@ -188,10 +188,88 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
     let steps = steps.max(100);
     let a = GoAlloc::new();
     a.set_scavenge_threshold(SCAVENGE_THRESHOLD);
-    let mut rng = Rng(seed);
-    let mut live: Vec<(*mut u8, Layout)> = Vec::new();
     let every = (steps / 200).max(1);
     let mut out = Vec::with_capacity(steps / every + 2);
+    drive(&a, seed, steps, |step, phase, _| {
+        if step % every == 0 {
+            out.push(sample(&a, step, phase));
+        }
+    });
+    a.free_os_memory();
+    out.push(sample(&a, steps, Phase::Released));
+    out
+}
+
+/// What the churn workload holds at the end of a phase (see [`churn_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseEnd {
+    /// The phase that just ended.
+    pub phase: Phase,
+    /// Operations run so far.
+    pub step: usize,
+    /// Objects alive.
+    pub live_objects: usize,
+    /// Bytes the live objects were asked for.
+    pub bytes_requested: usize,
+}
+
+/// Runs the same churn workload as [`churn_timeline`] (same seed, same
+/// requests in the same order) on any allocator, and calls `at_phase_end`
+/// at the end of the grow, churn, shrink and regrow phases, while the
+/// objects of that moment are still alive. It frees everything before it
+/// returns. This is how the memory chapter measures the resident memory of
+/// glibc, mimalloc and jemalloc on the workload the fragmentation chapter
+/// follows inside `GoAlloc`.
+///
+/// ```
+/// use alloc_cookbook::fragmentation::{churn_with, Phase};
+/// let mut ends = Vec::new();
+/// churn_with(&std::alloc::System, 1, 2_000, |e| ends.push(e));
+/// let phases: Vec<Phase> = ends.iter().map(|e| e.phase).collect();
+/// assert_eq!(phases, [Phase::Grow, Phase::Churn, Phase::Shrink, Phase::Regrow]);
+/// assert!(ends[0].bytes_requested > ends[2].bytes_requested);
+/// ```
+pub fn churn_with<A: GlobalAlloc>(
+    a: &A,
+    seed: u64,
+    steps: usize,
+    mut at_phase_end: impl FnMut(PhaseEnd),
+) {
+    let steps = steps.max(100);
+    let mut last: Option<Phase> = None;
+    drive(a, seed, steps, |step, phase, live| {
+        if let Some(prev) = last.filter(|p| *p != phase) {
+            at_phase_end(PhaseEnd {
+                phase: prev,
+                step,
+                live_objects: live.len(),
+                bytes_requested: live.iter().map(|(_, l)| l.size()).sum(),
+            });
+        }
+        last = Some(phase);
+        if step + 1 == steps {
+            // The last phase ends after this step; report it before the step
+            // (one operation early, which keeps every object of it alive).
+            at_phase_end(PhaseEnd {
+                phase,
+                step,
+                live_objects: live.len(),
+                bytes_requested: live.iter().map(|(_, l)| l.size()).sum(),
+            });
+        }
+    });
+}
+
+/// The churn workload's loop: `before_step(step, phase, live)` runs before
+/// each operation. Frees everything at the end.
+fn drive<A: GlobalAlloc>(
+    a: &A,
+    seed: u64,
+    steps: usize,
+    mut before_step: impl FnMut(usize, Phase, &[(*mut u8, Layout)]),
+) {
+    let mut rng = Rng(seed);
+    let mut live: Vec<(*mut u8, Layout)> = Vec::new();
     for step in 0..steps {
         let phase = match step * 100 / steps {
             0..=34 => Phase::Grow,
@@ -199,9 +277,7 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
             60..=84 => Phase::Shrink,
             _ => Phase::Regrow,
         };
-        if step % every == 0 {
-            out.push(sample(&a, step, phase));
-        }
+        before_step(step, phase, &live);
         let allocs_per_100 = match phase {
             Phase::Grow | Phase::Regrow => 75,
             Phase::Churn => 50,
@@ -228,9 +304,6 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
         // SAFETY: allocated by `a` with layout l, freed once.
         unsafe { a.dealloc(p, l) };
     }
-    a.free_os_memory();
-    out.push(sample(&a, steps, Phase::Released));
-    out
 }
 
 #[cfg(test)]
