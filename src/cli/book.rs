@@ -25,7 +25,7 @@ pub const GUNGRAUN_VERSION: &str = "0.20.0";
 
 /// The benches, in book order. Each has `<name>.rs` (criterion) and
 /// `<name>_callgrind.rs` (gungraun).
-pub const BENCHES: [&str; 9] = [
+pub const BENCHES: [&str; 10] = [
     "allocator",
     "size_aligned",
     "batch",
@@ -35,6 +35,7 @@ pub const BENCHES: [&str; 9] = [
     "real_world",
     "tuning",
     "zeroed",
+    "memory",
 ];
 
 /// Extra criterion runs of the tuning bench, one process per knob (an

@@ -1,0 +1,69 @@
+//! The workloads of the memory bench, shared by its criterion bench
+//! (`benches/memory.rs`) and its callgrind twin (`benches/memory_callgrind.rs`):
+//! the fragmentation chapter's churn workload
+//! (`alloc_cookbook::fragmentation::churn_with`, same seed, same requests) run
+//! on the program's global allocator, on one thread or on several at once.
+//!
+//! The fact a reader gets wrong: what a program's allocator keeps resident
+//! is not what the program holds. After the shrink phase the live objects
+//! take a small part of their peak; how much of the rest stays resident is
+//! the allocator's choice, and it differs by allocator more than the time does.
+#![allow(dead_code)] // each bench binary uses a different part of this module
+
+use alloc_cookbook::fragmentation::{churn_with, PhaseEnd};
+use std::alloc::{GlobalAlloc, Layout};
+
+/// The program's global allocator (whatever `#[global_allocator]` is).
+pub struct Global;
+
+// SAFETY: every call goes to the global allocator through std::alloc, which
+// upholds GlobalAlloc's contract; blocks are freed by the same allocator.
+unsafe impl GlobalAlloc for Global {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: caller's contract passed through.
+        unsafe { std::alloc::alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: caller's contract passed through.
+        unsafe { std::alloc::dealloc(p, l) }
+    }
+}
+
+/// Operations of the one-thread run: the fragmentation chapter's length.
+pub const STEPS: usize = 100_000;
+/// Threads of the many-thread run, and operations per thread (the same
+/// total work as the one-thread run).
+pub const THREADS: usize = 8;
+pub const STEPS_PER_THREAD: usize = STEPS / THREADS;
+/// The workload's seed (the fragmentation chapter's).
+pub const SEED: u64 = 1;
+
+// ANCHOR: workloads
+/// The churn workload on the global allocator, one thread; `at_phase_end`
+/// sees each phase's end while its objects are alive.
+pub fn churn_one_thread(at_phase_end: impl FnMut(PhaseEnd)) {
+    churn_with(&Global, SEED, STEPS, at_phase_end);
+}
+
+/// The same total work on `THREADS` threads at once, each with its own seed.
+pub fn churn_threads() {
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || churn_with(&Global, SEED + t as u64, STEPS_PER_THREAD, |_| {}));
+        }
+    });
+}
+// ANCHOR_END: workloads
+
+/// This process's resident set and high-water mark in bytes (`/proc/self/status`).
+pub fn rss_and_peak() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
