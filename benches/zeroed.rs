@@ -18,11 +18,14 @@ static A: common::BenchAlloc = common::bench_alloc();
 
 const BENCH: &str = "zeroed";
 
+/// One way to get zeroed memory: its row name and its workload.
+type Way = (&'static str, fn(usize) -> usize);
+
 fn main() {
     common::check_allocator_env();
     println!("allocator under this bench: {}", common::which().name());
     let mut c = common::criterion();
-    let ways: [(&str, fn(usize) -> usize); 3] = [
+    let ways: [Way; 3] = [
         ("alloc, then write_bytes(0)", alloc_then_memset),
         ("alloc_zeroed", alloc_zeroed_block),
         ("vec![0u8; n]", vec_of_zeros),
