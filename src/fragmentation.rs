@@ -190,7 +190,7 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
     a.set_scavenge_threshold(SCAVENGE_THRESHOLD);
     let every = (steps / 200).max(1);
     let mut out = Vec::with_capacity(steps / every + 2);
-    drive(&a, seed, steps, |step, phase, _| {
+    churn_workload(&a, seed, steps, |step, phase| {
         if step % every == 0 {
             out.push(sample(&a, step, phase));
         }
@@ -200,76 +200,37 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
     out
 }
 
-/// What the churn workload holds at the end of a phase (see [`churn_with`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PhaseEnd {
-    /// The phase that just ended.
-    pub phase: Phase,
-    /// Operations run so far.
-    pub step: usize,
-    /// Objects alive.
-    pub live_objects: usize,
-    /// Bytes the live objects were asked for.
-    pub bytes_requested: usize,
-}
+/// The book's run of the workload: [`churn_timeline`]`(BOOK_SEED, BOOK_STEPS)`
+/// draws the fragmentation chapter, and the allocator bench measures peak
+/// resident bytes of the same run under each allocator.
+pub const BOOK_SEED: u64 = 1;
+/// See [`BOOK_SEED`].
+pub const BOOK_STEPS: usize = 100_000;
 
-/// Runs the same churn workload as [`churn_timeline`] (same seed, same
-/// requests in the same order) on any allocator, and calls `at_phase_end`
-/// at the end of the grow, churn, shrink and regrow phases, while the
-/// objects of that moment are still alive. It frees everything before it
-/// returns. This is how the memory chapter measures the resident memory of
-/// glibc, mimalloc and jemalloc on the workload the fragmentation chapter
-/// follows inside `GoAlloc`.
+/// The churn workload itself, on any allocator: `steps` operations (at
+/// least 100) in the four phases, every allocation's bytes written, and
+/// everything freed at the end. `before_step(step, phase)` runs before each
+/// operation (the timeline samples there). Returns the peak of the live
+/// objects' requested bytes, which is the same for every allocator: the
+/// sequence of requests depends only on the seed.
 ///
 /// ```
-/// use alloc_cookbook::fragmentation::{churn_with, Phase};
-/// let mut ends = Vec::new();
-/// churn_with(&std::alloc::System, 1, 2_000, |e| ends.push(e));
-/// let phases: Vec<Phase> = ends.iter().map(|e| e.phase).collect();
-/// assert_eq!(phases, [Phase::Grow, Phase::Churn, Phase::Shrink, Phase::Regrow]);
-/// assert!(ends[0].bytes_requested > ends[2].bytes_requested);
+/// use alloc_cookbook::fragmentation::churn_workload;
+/// let a = churn_workload(&std::alloc::System, 5, 1_000, |_, _| {});
+/// let b = churn_workload(&alloc_cookbook::GoAlloc::new(), 5, 1_000, |_, _| {});
+/// assert_eq!(a, b);
+/// assert!(a > 0);
 /// ```
-pub fn churn_with<A: GlobalAlloc>(
+pub fn churn_workload<A: GlobalAlloc>(
     a: &A,
     seed: u64,
     steps: usize,
-    mut at_phase_end: impl FnMut(PhaseEnd),
-) {
+    mut before_step: impl FnMut(usize, Phase),
+) -> u64 {
     let steps = steps.max(100);
-    let mut last: Option<Phase> = None;
-    drive(a, seed, steps, |step, phase, live| {
-        if let Some(prev) = last.filter(|p| *p != phase) {
-            at_phase_end(PhaseEnd {
-                phase: prev,
-                step,
-                live_objects: live.len(),
-                bytes_requested: live.iter().map(|(_, l)| l.size()).sum(),
-            });
-        }
-        last = Some(phase);
-        if step + 1 == steps {
-            // The last phase ends after this step; report it before the step
-            // (one operation early, which keeps every object of it alive).
-            at_phase_end(PhaseEnd {
-                phase,
-                step,
-                live_objects: live.len(),
-                bytes_requested: live.iter().map(|(_, l)| l.size()).sum(),
-            });
-        }
-    });
-}
-
-/// The churn workload's loop: `before_step(step, phase, live)` runs before
-/// each operation. Frees everything at the end.
-fn drive<A: GlobalAlloc>(
-    a: &A,
-    seed: u64,
-    steps: usize,
-    mut before_step: impl FnMut(usize, Phase, &[(*mut u8, Layout)]),
-) {
     let mut rng = Rng(seed);
     let mut live: Vec<(*mut u8, Layout)> = Vec::new();
+    let (mut live_bytes, mut peak) = (0u64, 0u64);
     for step in 0..steps {
         let phase = match step * 100 / steps {
             0..=34 => Phase::Grow,
@@ -277,7 +238,7 @@ fn drive<A: GlobalAlloc>(
             60..=84 => Phase::Shrink,
             _ => Phase::Regrow,
         };
-        before_step(step, phase, &live);
+        before_step(step, phase);
         let allocs_per_100 = match phase {
             Phase::Grow | Phase::Regrow => 75,
             Phase::Churn => 50,
@@ -293,9 +254,12 @@ fn drive<A: GlobalAlloc>(
             // SAFETY: p holds l.size() bytes; touch them as a program would.
             unsafe { p.write_bytes(step as u8, l.size()) };
             live.push((p, l));
+            live_bytes += l.size() as u64;
+            peak = peak.max(live_bytes);
         } else {
             let i = rng.below(live.len() as u64) as usize;
             let (p, l) = live.swap_remove(i);
+            live_bytes -= l.size() as u64;
             // SAFETY: allocated by `a` with layout l, freed once.
             unsafe { a.dealloc(p, l) };
         }
@@ -304,6 +268,7 @@ fn drive<A: GlobalAlloc>(
         // SAFETY: allocated by `a` with layout l, freed once.
         unsafe { a.dealloc(p, l) };
     }
+    peak
 }
 
 #[cfg(test)]

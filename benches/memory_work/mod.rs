@@ -1,7 +1,7 @@
 //! The workloads of the memory bench, shared by its criterion bench
 //! (`benches/memory.rs`) and its callgrind twin (`benches/memory_callgrind.rs`):
 //! the fragmentation chapter's churn workload
-//! (`alloc_cookbook::fragmentation::churn_with`, same seed, same requests) run
+//! (`alloc_cookbook::fragmentation::churn_workload`, same seed, same requests) run
 //! on the program's global allocator, on one thread or on several at once.
 //!
 //! The fact a reader gets wrong: what a program's allocator keeps resident
@@ -10,23 +10,38 @@
 //! the allocator's choice, and it differs by allocator more than the time does.
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
-use alloc_cookbook::fragmentation::{churn_with, PhaseEnd};
+use alloc_cookbook::fragmentation::{churn_workload, Phase};
 use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The program's global allocator (whatever `#[global_allocator]` is).
-pub struct Global;
+/// The program's global allocator (whatever `#[global_allocator]` is), with
+/// the bytes the workload's live objects requested.
+#[derive(Default)]
+pub struct Global {
+    live_bytes: AtomicUsize,
+}
 
 // SAFETY: every call goes to the global allocator through std::alloc, which
 // upholds GlobalAlloc's contract; blocks are freed by the same allocator.
 unsafe impl GlobalAlloc for Global {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        self.live_bytes.fetch_add(l.size(), Relaxed);
         // SAFETY: caller's contract passed through.
         unsafe { std::alloc::alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        self.live_bytes.fetch_sub(l.size(), Relaxed);
         // SAFETY: caller's contract passed through.
         unsafe { std::alloc::dealloc(p, l) }
     }
+}
+
+/// The end of a phase of the churn workload, seen while its objects live.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseEnd {
+    pub phase: Phase,
+    /// Bytes the live objects requested at that moment.
+    pub bytes_requested: usize,
 }
 
 /// Operations of the one-thread run: the fragmentation chapter's length.
@@ -41,15 +56,41 @@ pub const SEED: u64 = 1;
 // ANCHOR: workloads
 /// The churn workload on the global allocator, one thread; `at_phase_end`
 /// sees each phase's end while its objects are alive.
-pub fn churn_one_thread(at_phase_end: impl FnMut(PhaseEnd)) {
-    churn_with(&Global, SEED, STEPS, at_phase_end);
+pub fn churn_one_thread(mut at_phase_end: impl FnMut(PhaseEnd)) {
+    let a = Global::default();
+    let mut last: Option<Phase> = None;
+    churn_workload(&a, SEED, STEPS, |step, phase| {
+        let live = a.live_bytes.load(Relaxed);
+        // A phase ends before the first operation of the next one; the last
+        // phase is reported before its last operation.
+        if let Some(prev) = last.filter(|p| *p != phase) {
+            at_phase_end(PhaseEnd {
+                phase: prev,
+                bytes_requested: live,
+            });
+        }
+        if step + 1 == STEPS {
+            at_phase_end(PhaseEnd {
+                phase,
+                bytes_requested: live,
+            });
+        }
+        last = Some(phase);
+    });
 }
 
 /// The same total work on `THREADS` threads at once, each with its own seed.
 pub fn churn_threads() {
     std::thread::scope(|s| {
         for t in 0..THREADS {
-            s.spawn(move || churn_with(&Global, SEED + t as u64, STEPS_PER_THREAD, |_| {}));
+            s.spawn(move || {
+                churn_workload(
+                    &Global::default(),
+                    SEED + t as u64,
+                    STEPS_PER_THREAD,
+                    |_, _| {},
+                )
+            });
         }
     });
 }
