@@ -8,6 +8,8 @@
 //! measurements and the callgrind benches under every allocator;
 //! `--no-bench` only regenerates from the results already on disk.
 
+#[path = "go_bench.rs"]
+pub mod go_bench;
 #[path = "numcheck.rs"]
 pub mod numcheck;
 
@@ -369,10 +371,17 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
+    if opts.bench && opts.only.is_none() {
+        println!("Go's allocator (benches/go, go test -bench) ...");
+        let _ = std::fs::remove_file(results.join(go_bench::RAW));
+        println!("      {}", go_bench::run(&root, &results, opts.full));
+    }
+
     println!("generating tables and charts in {} ...", out_dir.display());
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", out_dir.display())))?;
     generate_static(&out_dir)?;
+    go_bench::render(&results, &out_dir).map_err(failed)?;
     let r = render::load(&results).map_err(failed)?;
     for b in BENCHES {
         let shown = render::render_bench(&r, b, &out_dir).map_err(failed)?;
