@@ -27,7 +27,7 @@ pub const GUNGRAUN_VERSION: &str = "0.20.0";
 
 /// The benches, in book order. Each has `<name>.rs` (criterion) and
 /// `<name>_callgrind.rs` (gungraun).
-pub const BENCHES: [&str; 10] = [
+pub const BENCHES: [&str; 11] = [
     "allocator",
     "size_aligned",
     "batch",
@@ -38,6 +38,7 @@ pub const BENCHES: [&str; 10] = [
     "tuning",
     "zeroed",
     "memory",
+    "locks",
 ];
 
 /// Extra criterion runs of the tuning bench, one process per knob (an
