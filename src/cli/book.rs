@@ -8,6 +8,8 @@
 //! measurements and the callgrind benches under every allocator;
 //! `--no-bench` only regenerates from the results already on disk.
 
+#[path = "choosing.rs"]
+pub mod choosing;
 #[path = "go_bench.rs"]
 pub mod go_bench;
 #[path = "numcheck.rs"]
@@ -390,6 +392,7 @@ pub fn run(args: &[String]) -> Result<()> {
             problems.push(format!("no results for the {b} bench"));
         }
     }
+    choosing::render(&r, &out_dir).map_err(failed)?;
     write_stamp(
         &out_dir,
         &results,
