@@ -60,6 +60,20 @@ fn child(which: &str) -> Result<(), String> {
             if requested > 0.0 {
                 record("resident / requested", resident / requested);
             }
+            if end.phase == alloc_cookbook::fragmentation::Phase::Shrink {
+                // What the allocator gives back when asked, at the lowest point.
+                let call = memory_work::give_back();
+                println!("gave memory back with {call}");
+                let (rss, _) = rss_and_peak().unwrap_or((0, 0));
+                common::record_metric(
+                    BENCH,
+                    PHASES_GROUP,
+                    "end of shrink, after the give-back call",
+                    &param,
+                    "resident above the start (MiB)",
+                    mib(rss.saturating_sub(start)),
+                );
+            }
         }),
         "threads" => {
             churn_threads();

@@ -108,3 +108,55 @@ pub fn rss_and_peak() -> Option<(u64, u64)> {
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// Asks the allocator under the bench to give its free memory back to the
+/// OS now, and returns the call's name: glibc's `malloc_trim(0)`,
+/// `GoAlloc::free_os_memory()`, mimalloc's `mi_collect(true)`, jemalloc's
+/// `arena.<all>.purge`.
+pub fn give_back() -> &'static str {
+    use crate::common::Which;
+    match crate::common::which() {
+        Which::System => {
+            // SAFETY: malloc_trim only returns free heap memory to the OS.
+            unsafe { libc::malloc_trim(0) };
+            "malloc_trim(0)"
+        }
+        Which::GoAlloc => {
+            crate::common::goalloc_instance().free_os_memory();
+            "GoAlloc::free_os_memory()"
+        }
+        Which::Mimalloc => {
+            extern "C" {
+                // From libmimalloc-sys, linked in through the mimalloc crate.
+                fn mi_collect(force: bool);
+            }
+            // SAFETY: mi_collect frees mimalloc's own cached memory; no pointer is involved.
+            unsafe { mi_collect(true) };
+            "mi_collect(true)"
+        }
+        Which::Jemalloc => {
+            extern "C" {
+                // jemalloc's mallctl, with tikv-jemallocator's `_rjem_` prefix.
+                fn _rjem_mallctl(
+                    name: *const std::ffi::c_char,
+                    oldp: *mut std::ffi::c_void,
+                    oldlenp: *mut usize,
+                    newp: *mut std::ffi::c_void,
+                    newlen: usize,
+                ) -> std::ffi::c_int;
+            }
+            // SAFETY: "arena.4096.purge" (4096 = MALLCTL_ARENAS_ALL) takes no
+            // input and writes no output; the name is a NUL-terminated string.
+            unsafe {
+                _rjem_mallctl(
+                    c"arena.4096.purge".as_ptr(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    0,
+                )
+            };
+            "mallctl(\"arena.4096.purge\")"
+        }
+    }
+}
