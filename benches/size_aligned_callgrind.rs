@@ -7,7 +7,8 @@
 //! causes later. The instruction count of the whole build shows it.
 //!
 //! Sizes are a tenth of the criterion bench's (valgrind is ~50x slower):
-//! 10,000 buffers, 100,000 records and tokens. The class capacity here uses
+//! 10,000 buffers, 100,000 records and tokens.
+//! Scale: a tenth of the criterion bench's: 10,000 buffers (criterion: 100,000), 100,000 records and tokens (criterion: 1,000,000). The class capacity here uses
 //! the usable-size arithmetic the recipe ships for the allocator (glibc's
 //! for `system`, Go's classes for the rest) instead of the criterion bench's
 //! measured table, so that setup stays out of the count.

@@ -422,3 +422,9 @@ pub fn usable_size_of_fresh_block(request: usize) -> usize {
     }
 }
 // ANCHOR_END: usable_size
+
+/// The `GoAlloc` instance behind `COOKBOOK_ALLOC=goalloc`, for a bench that
+/// turns its knobs (the tuning bench sets its scavenger threshold).
+pub fn goalloc_instance() -> &'static GoAlloc {
+    &GO
+}

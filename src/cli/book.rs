@@ -8,6 +8,13 @@
 //! measurements and the callgrind benches under every allocator;
 //! `--no-bench` only regenerates from the results already on disk.
 
+#[path = "choosing.rs"]
+pub mod choosing;
+#[path = "go_bench.rs"]
+pub mod go_bench;
+#[path = "numcheck.rs"]
+pub mod numcheck;
+
 use super::{render, usable, CliError, Result};
 use alloc_cookbook::analysis::{self, Scheme};
 use alloc_cookbook::size_class::{SizeClassTable, GO};
@@ -22,7 +29,7 @@ pub const GUNGRAUN_VERSION: &str = "0.20.0";
 
 /// The benches, in book order. Each has `<name>.rs` (criterion) and
 /// `<name>_callgrind.rs` (gungraun).
-pub const BENCHES: [&str; 7] = [
+pub const BENCHES: [&str; 11] = [
     "allocator",
     "size_aligned",
     "batch",
@@ -30,6 +37,21 @@ pub const BENCHES: [&str; 7] = [
     "cache_friendly",
     "tiny",
     "real_world",
+    "tuning",
+    "zeroed",
+    "memory",
+    "locks",
+];
+
+/// Extra criterion runs of the tuning bench, one process per knob (an
+/// allocator reads its environment when it starts): allocator, variable,
+/// value. The bench names each row after what was set.
+pub const TUNING_RUNS: [(&str, &str, &str); 5] = [
+    ("system", "COOKBOOK_TUNE", "glibc-no-mmap"),
+    ("goalloc", "COOKBOOK_TUNE", "goalloc-scavenge-1g"),
+    ("jemalloc", "_RJEM_MALLOC_CONF", "oversize_threshold:0"),
+    ("jemalloc", "_RJEM_MALLOC_CONF", "dirty_decay_ms:-1"),
+    ("mimalloc", "MIMALLOC_PURGE_DELAY", "0"),
 ];
 
 /// The allocator bench compares allocators inside one process; the recipe
@@ -45,6 +67,8 @@ fn allocators_for(bench: &str) -> &'static [&'static str] {
 struct Options {
     full: bool,
     bench: bool,
+    /// Only run the number check (`--check-numbers`).
+    check_only: bool,
     only: Option<Vec<String>>,
 }
 
@@ -52,6 +76,7 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut o = Options {
         full: false,
         bench: true,
+        check_only: false,
         only: None,
     };
     let mut it = args.iter();
@@ -59,6 +84,7 @@ fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--full" => o.full = true,
             "--no-bench" => o.bench = false,
+            "--check-numbers" => o.check_only = true,
             "--only" => {
                 let Some(list) = it.next() else {
                     return Err(CliError::Usage("option --only needs a value".into()));
@@ -139,12 +165,17 @@ struct Step {
     bench: String,
     kind: &'static str, // "criterion" or "callgrind"
     allocator: &'static str,
+    /// An allocator knob for this run (the tuning bench's extra runs).
+    env: Option<(&'static str, &'static str)>,
 }
 
 /// Runs everything and renders the book.
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
     let root = root();
+    if opts.check_only {
+        return check_numbers(&root);
+    }
     let results = root.join("target/cookbook");
     let out_dir = root.join("book/src/generated");
     let started = Instant::now();
@@ -213,7 +244,18 @@ pub fn run(args: &[String]) -> Result<()> {
                     bench: b.to_string(),
                     kind: "criterion",
                     allocator: a,
+                    env: None,
                 });
+            }
+            if *b == "tuning" {
+                for (a, var, value) in TUNING_RUNS {
+                    steps.push(Step {
+                        bench: b.to_string(),
+                        kind: "criterion",
+                        allocator: a,
+                        env: Some((var, value)),
+                    });
+                }
             }
             if valgrind.is_some() {
                 let callgrind_allocs: &[&str] = if opts.full {
@@ -226,6 +268,7 @@ pub fn run(args: &[String]) -> Result<()> {
                         bench: b.to_string(),
                         kind: "callgrind",
                         allocator: a,
+                        env: None,
                     });
                 }
             }
@@ -258,12 +301,14 @@ pub fn run(args: &[String]) -> Result<()> {
             let left: Duration = steps[i..].iter().map(guess).sum();
             let eta = format!("about {} left", fmt_dur(left));
             println!(
-                "[{}/{}] {} ({}, {}) ... {} elapsed, {eta}",
+                "[{}/{}] {} ({}, {}{}) ... {} elapsed, {eta}",
                 i + 1,
                 steps.len(),
                 step.bench,
                 step.kind,
                 step.allocator,
+                step.env
+                    .map_or(String::new(), |(k, v)| format!(", {k}={v}")),
                 fmt_dur(started.elapsed())
             );
             let t0 = Instant::now();
@@ -287,10 +332,17 @@ pub fn run(args: &[String]) -> Result<()> {
                     vec!["--save-summary=json"],
                 )
             };
-            let log_path = logs.join(format!("{name}-{}.log", step.allocator));
+            let log_path = logs.join(match step.env {
+                None => format!("{name}-{}.log", step.allocator),
+                Some(_) => format!("{name}-{}-tuned-{i}.log", step.allocator),
+            });
             let log = std::fs::File::create(&log_path)
                 .map_err(|e| failed(format!("cannot create {}: {e}", log_path.display())))?;
-            let status = Command::new("cargo")
+            let mut cmd = Command::new("cargo");
+            if let Some((var, value)) = step.env {
+                cmd.env(var, value);
+            }
+            let status = cmd
                 .current_dir(&root)
                 .args(["bench", "--quiet", "--bench", &name, "--"])
                 .args(&extra)
@@ -333,10 +385,17 @@ pub fn run(args: &[String]) -> Result<()> {
         super::programs::measure(&root, &results, runs, &mut problems)?;
     }
 
+    if opts.bench && opts.only.is_none() {
+        println!("Go's allocator (benches/go, go test -bench) ...");
+        let _ = std::fs::remove_file(results.join(go_bench::RAW));
+        println!("      {}", go_bench::run(&root, &results, opts.full));
+    }
+
     println!("generating tables and charts in {} ...", out_dir.display());
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", out_dir.display())))?;
     generate_static(&out_dir)?;
+    go_bench::render(&results, &out_dir).map_err(failed)?;
     let r = render::load(&results).map_err(failed)?;
     for b in BENCHES {
         let shown = render::render_bench(&r, b, &out_dir).map_err(failed)?;
@@ -347,6 +406,7 @@ pub fn run(args: &[String]) -> Result<()> {
     super::programs::render(&results, &out_dir)?;
     // The "Your own program" chapter: profiles of real programs (src/cli/profile_book.rs).
     problems.extend(super::profile::book::generate(&root, &out_dir, opts.bench)?);
+    choosing::render(&r, &out_dir).map_err(failed)?;
     write_stamp(
         &out_dir,
         &results,
@@ -356,6 +416,8 @@ pub fn run(args: &[String]) -> Result<()> {
         &problems,
         started.elapsed(),
     )?;
+
+    let numbers = check_numbers(&root);
 
     println!("rendering the book (mdbook build) ...");
     let status = Command::new("mdbook")
@@ -380,7 +442,29 @@ pub fn run(args: &[String]) -> Result<()> {
             return Err(failed("some measurements are missing (see above)"));
         }
     }
-    Ok(())
+    numbers
+}
+
+/// The number check (see `numcheck.rs`): every number with a unit in a
+/// chapter's prose must be in a generated file, in a marked quotation, or an
+/// allowed design constant.
+fn check_numbers(root: &Path) -> Result<()> {
+    let src = root.join("book/src");
+    let known = numcheck::Known::load(
+        &src.join("generated"),
+        &root.join("book/numbers-allowed.txt"),
+    );
+    println!("checking the numbers in the book's prose against book/src/generated/ ...");
+    let findings = numcheck::check_book(&src, &known);
+    if findings.is_empty() {
+        println!("      every number with a unit in the prose is in a generated file or allowed");
+        return Ok(());
+    }
+    eprint!("{}", numcheck::report(&findings));
+    Err(failed(format!(
+        "{} number(s) in the prose are backed by no generated file (see above)",
+        findings.len()
+    )))
 }
 
 /// Tables and charts that come from the library itself, not from benches.

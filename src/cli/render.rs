@@ -43,6 +43,8 @@ pub struct Results {
     pub times: BTreeMap<(CaseKey, String), f64>,
     /// bench file stem -> callgrind rows.
     pub callgrind: BTreeMap<String, Vec<CallgrindRow>>,
+    /// (case, allocator) -> criterion's 95 % confidence interval of the median (ns).
+    pub intervals: BTreeMap<(CaseKey, String), (f64, f64)>,
 }
 
 impl Results {
@@ -254,6 +256,13 @@ pub fn load(results: &Path) -> Result<Results, String> {
             variant: function.into(),
             param,
         };
+        let bound = |b: &str| {
+            est.pointer(&format!("/median/confidence_interval/{b}"))
+                .and_then(Value::as_f64)
+        };
+        if let (Some(lo), Some(hi)) = (bound("lower_bound"), bound("upper_bound")) {
+            r.intervals.insert((key.clone(), alloc.into()), (lo, hi));
+        }
         r.times.insert((key, alloc.into()), median);
     }
 
@@ -516,6 +525,7 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
         });
         let mut table = String::new();
         let mut varying_counts = false;
+        let mut any_level = false;
         let _ = write!(table, "| case | size / input | allocs/op | B/op |");
         for a in &allocs_with_times {
             let _ = write!(table, " {a} |");
@@ -572,7 +582,16 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
             for (i, a) in allocs_with_times.iter().enumerate() {
                 let t = r.times.get(&(k.clone(), a.to_string()));
                 let b = r.times.get(&(key(&baseline(row)), a.to_string()));
-                let (cell, ratio) = time_cell(t, b);
+                let (mut cell, ratio) = time_cell(t, b);
+                if baseline(row) != *row
+                    && overlap(
+                        r.intervals.get(&(k.clone(), a.to_string())),
+                        r.intervals.get(&(key(&baseline(row)), a.to_string())),
+                    )
+                {
+                    cell.push_str(" ≈");
+                    any_level = true;
+                }
                 shown += usize::from(t.is_some());
                 chart_series[i].1.push(ratio);
                 let _ = write!(table, " {cell} |");
@@ -595,9 +614,13 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
                 present.join(" / ")
             );
         }
+        if any_level {
+            table.push_str(LEVEL_NOTE);
+        }
         // A group that only records metrics (no timed case) shows just those.
         if has_counts || !allocs_with_times.is_empty() {
             md.push_str(&table);
+            md.push_str(&intervals_table(r, &rows, &key, &allocs_with_times));
         }
         // Extra metrics (peak RSS, ...): one small table, allocators as columns.
         let names = r
@@ -658,6 +681,9 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
     if let Some(rows) = r.callgrind.get(bench) {
         shown += rows.len();
         md.push_str(&render_callgrind(rows));
+        if let Some(note) = callgrind_scale_note(bench) {
+            md.push_str(&note);
+        }
     }
     if bench == "allocator" && shown > 0 {
         md.push_str(&render_allocator_targets(r));
@@ -675,6 +701,66 @@ pub fn render_bench(r: &Results, bench: &str, out_dir: &Path) -> Result<usize, S
     std::fs::write(&path, fix_image_paths(&md, bench))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(shown)
+}
+
+/// Under a table with a "≈" cell.
+const LEVEL_NOTE: &str = "≈: the 95 % confidence interval of this case's median overlaps its baseline's: read the two as level.\n\n";
+
+/// Whether two confidence intervals overlap (false when either is missing).
+fn overlap(a: Option<&(f64, f64)>, b: Option<&(f64, f64)>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a.0 <= b.1 && b.0 <= a.1)
+}
+
+/// A collapsed table of each case's confidence interval (criterion's
+/// bootstrap interval of the median), so a reader can see how far apart two
+/// close cells really are.
+fn intervals_table(
+    r: &Results,
+    rows: &[(String, String)],
+    key: &dyn Fn(&(String, String)) -> CaseKey,
+    allocs: &[&str],
+) -> String {
+    let found = rows.iter().any(|row| {
+        allocs
+            .iter()
+            .any(|a| r.intervals.contains_key(&(key(row), a.to_string())))
+    });
+    if !found {
+        return String::new();
+    }
+    let mut md =
+        String::from("<details><summary>95 % confidence intervals of the medians</summary>\n\n");
+    table_head(&mut md, &["case", "size / input"], allocs);
+    for row in rows {
+        let cells: String = allocs
+            .iter()
+            .map(|a| match r.intervals.get(&(key(row), a.to_string())) {
+                Some((lo, hi)) => format!(" {} – {} |", fmt_ns(*lo), fmt_ns(*hi)),
+                None => " – |".into(),
+            })
+            .collect();
+        let _ = writeln!(md, "| {} | {} |{cells}", md_text(&row.0), md_text(&row.1));
+    }
+    md.push_str("\n</details>\n\n");
+    md
+}
+
+/// The scale of a callgrind bench, when it differs from its criterion twin's:
+/// the `//! Scale:` line of `benches/<bench>_callgrind.rs`, as the bench
+/// itself states it.
+fn callgrind_scale_note(bench: &str) -> Option<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(format!("{bench}_callgrind.rs"));
+    let text = std::fs::read_to_string(src).ok()?;
+    let line = text
+        .lines()
+        .take_while(|l| l.starts_with("//!") || l.starts_with("//") || l.trim().is_empty())
+        .find_map(|l| l.strip_prefix("//! Scale:"))?;
+    Some(format!(
+        "*Scale of the callgrind counts:* {} Divide by that scale's item count, not the criterion table's.\n\n",
+        md_text(line.trim())
+    ))
 }
 
 /// Chapters live at different depths (`real-world.md` at the top,
@@ -1443,5 +1529,53 @@ mod tests {
         assert!(md.contains("href=\"#numbers-demo-g\""), "{md}");
         assert!(out.join("demo-g.svg").exists());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn marks_cases_whose_intervals_overlap_the_baselines_as_level() {
+        let dir = std::env::temp_dir().join(format!("cookbook-ci-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("allocs")).unwrap();
+        let mut allocs = String::new();
+        // (variant, median, low, high): "close" overlaps the baseline, "fast" does not.
+        let cases = [
+            ("naive", 100.0, 90.0, 110.0),
+            ("close", 95.0, 85.0, 105.0),
+            ("fast", 50.0, 45.0, 55.0),
+        ];
+        for (variant, ns, lo, hi) in cases {
+            allocs.push_str(&format!("{{\"bench\":\"demo\",\"group\":\"g\",\"variant\":\"{variant}\",\"param\":\"1 KiB\",\"allocator\":\"system\",\"allocs_per_op\":1,\"bytes_per_op\":1}}\n"));
+            let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                d.join("benchmark.json"),
+                format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
+            )
+            .unwrap();
+            std::fs::write(
+                d.join("estimates.json"),
+                format!("{{\"median\":{{\"point_estimate\":{ns},\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\"upper_bound\":{hi}}}}}}}"),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.join("allocs/demo.jsonl"), allocs).unwrap();
+        let r = load(&dir).unwrap();
+        let out = dir.join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        render_bench(&r, "demo", &out).unwrap();
+        let md = std::fs::read_to_string(out.join("demo.md")).unwrap();
+        assert!(md.contains("| 95.0 ns (0.95×) ≈ |"), "{md}");
+        assert!(md.contains("| 50.0 ns (0.50×) |"), "{md}");
+        assert!(md.contains("| 100.0 ns (1.00×) |"), "{md}");
+        assert!(md.contains(LEVEL_NOTE), "{md}");
+        assert!(md.contains("| fast | 1 KiB | 45.0 ns – 55.0 ns |"), "{md}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn callgrind_scale_comes_from_the_bench_file() {
+        let note = callgrind_scale_note("tiny").expect("tiny_callgrind.rs states its scale");
+        assert!(note.contains("a tenth"), "{note}");
+        assert_eq!(callgrind_scale_note("no_such_bench"), None);
     }
 }

@@ -1,0 +1,3 @@
+module cookbook/gobench
+
+go 1.19

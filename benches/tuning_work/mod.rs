@@ -1,0 +1,198 @@
+//! The workloads of the tuning bench, shared by its criterion bench
+//! (`benches/tuning.rs`) and its callgrind twin (`benches/tuning_callgrind.rs`),
+//! and the knobs it turns.
+//!
+//! A knob is chosen per process: by the allocator's own environment variable
+//! (`_RJEM_MALLOC_CONF` for tikv-jemallocator's prefixed jemalloc, `MIMALLOC_*`
+//! for mimalloc), read when the allocator starts, or by `COOKBOOK_TUNE` for the
+//! knobs this process sets through an API before it measures (glibc's
+//! `mallopt`, `GoAlloc`'s scavenger threshold). The name of the setting, as the
+//! tables show it, is exactly what was set, so a row says how to reproduce it.
+//!
+//! The fact a reader gets wrong: every knob here trades resident memory for
+//! time. Keeping a freed block mapped makes the next allocation of it cheap
+//! and keeps its pages in RAM; giving it back costs a page fault per page the
+//! next time. The bench reports both: the time per use and the resident
+//! memory after the use has freed everything.
+#![allow(dead_code)] // each bench binary uses a different part of this module
+
+use alloc_recipes::size_aligned::{TokenBoxed, TokenInline};
+use std::hint::black_box;
+
+/// The large buffer: 64 MiB, above glibc's largest dynamic mmap threshold.
+pub const BUFFER_BYTES: usize = 64 << 20;
+
+/// Tokens per vector: as in the size-aligned bench (64 B inline tokens make a
+/// 64,000,000-byte vector, boxed-variant tokens a 16,000,000-byte one).
+pub const TOKENS: u32 = 1_000_000;
+
+// ANCHOR: workloads
+/// One use of a fresh 64 MiB buffer: allocate, fill, read back, free.
+pub fn fresh_buffer() -> u8 {
+    let mut v: Vec<u8> = Vec::with_capacity(BUFFER_BYTES);
+    v.resize(BUFFER_BYTES, 1);
+    let last = v[BUFFER_BYTES - 1];
+    black_box(&v);
+    last
+}
+
+/// The size-aligned bench's token case with the large variant inline: one
+/// 64 MB vector per call.
+pub fn tokens_inline() -> usize {
+    let v: Vec<TokenInline> = (0..TOKENS)
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenInline::Literal([i as u8; 56])
+            } else {
+                TokenInline::Word(i)
+            }
+        })
+        .collect();
+    v.iter()
+        .filter(|t| matches!(t, TokenInline::Word(_)))
+        .count()
+}
+
+/// The same tokens with the large variant boxed: a 16 MB vector plus one
+/// small box per hundred tokens.
+pub fn tokens_boxed() -> usize {
+    let v: Vec<TokenBoxed> = (0..TOKENS)
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenBoxed::Literal(Box::new([i as u8; 56]))
+            } else {
+                TokenBoxed::Word(i)
+            }
+        })
+        .collect();
+    v.iter()
+        .filter(|t| matches!(t, TokenBoxed::Word(_)))
+        .count()
+}
+// ANCHOR_END: workloads
+
+/// The environment variables through which an allocator reads its options
+/// at start; a set one names the setting.
+pub const ALLOCATOR_ENV: [&str; 5] = [
+    "_RJEM_MALLOC_CONF",
+    "MIMALLOC_PURGE_DELAY",
+    "MIMALLOC_ARENA_EAGER_COMMIT",
+    "MIMALLOC_ALLOW_LARGE_OS_PAGES",
+    "MIMALLOC_RESERVE_OS_MEMORY",
+];
+
+/// The knobs `COOKBOOK_TUNE` can ask for, set through an API in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tune {
+    /// glibc: `mallopt(M_MMAP_MAX, 0)` (never `mmap` a block, so large
+    /// blocks come from the heap) and `mallopt(M_TRIM_THRESHOLD, 1 GiB)`
+    /// (do not give the top of the heap back). The mmap threshold itself
+    /// cannot be raised above 32 MiB on 64-bit glibc.
+    GlibcNoMmap,
+    /// `GoAlloc`: keep up to 1 GiB of idle pages resident (default 64 MiB).
+    GoScavengeHigh,
+}
+
+impl Tune {
+    const ALL: [(&'static str, Tune); 2] = [
+        ("glibc-no-mmap", Tune::GlibcNoMmap),
+        ("goalloc-scavenge-1g", Tune::GoScavengeHigh),
+    ];
+
+    /// How the tables name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Tune::GlibcNoMmap => "mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 1 GiB)",
+            Tune::GoScavengeHigh => "set_scavenge_threshold(1 GiB)",
+        }
+    }
+}
+
+/// `COOKBOOK_TUNE`, checked: exits with code 2 naming the bad value.
+pub fn tune_from_env() -> Option<Tune> {
+    let v = std::env::var("COOKBOOK_TUNE")
+        .ok()
+        .filter(|v| !v.is_empty())?;
+    match Tune::ALL.iter().find(|(n, _)| *n == v) {
+        Some((_, t)) => Some(*t),
+        None => {
+            eprintln!(
+                "error: COOKBOOK_TUNE={v:?} is not one of {}",
+                Tune::ALL.map(|(n, _)| n).join(", ")
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Applies the `COOKBOOK_TUNE` knob (if any) and returns the setting's name:
+/// "default", or what was set. Exits with code 2 when the knob does not
+/// belong to the allocator under the bench, or the allocator refused it.
+pub fn apply_setting(which: crate::common::Which, goalloc: &alloc_cookbook::GoAlloc) -> String {
+    use crate::common::Which;
+    let mut parts: Vec<String> = ALLOCATOR_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    if let Some(t) = tune_from_env() {
+        let ok = match (t, which) {
+            // SAFETY: mallopt only changes glibc's malloc parameters.
+            (Tune::GlibcNoMmap, Which::System) => unsafe {
+                libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                    && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
+            },
+            (Tune::GoScavengeHigh, Which::GoAlloc) => goalloc.set_scavenge_threshold(1 << 30),
+            _ => {
+                eprintln!(
+                    "error: COOKBOOK_TUNE={:?} does not apply to COOKBOOK_ALLOC={}",
+                    t.label(),
+                    which.name()
+                );
+                std::process::exit(2);
+            }
+        };
+        if !ok {
+            eprintln!("error: the allocator refused {}", t.label());
+            std::process::exit(2);
+        }
+        parts.push(t.label().to_string());
+    }
+    if parts.is_empty() {
+        "default".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// This process's resident set and its high-water mark, in bytes, from
+/// `/proc/self/status` (`None` where there is none).
+pub fn rss_and_peak() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Resets the high-water mark to the current resident set (Linux: writing
+/// 5 to `/proc/self/clear_refs`). Returns whether it worked.
+pub fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// Minor page faults of this process so far (`getrusage`).
+pub fn minor_faults() -> u64 {
+    // SAFETY: getrusage writes one rusage struct, which we own.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
+            u.ru_minflt as u64
+        } else {
+            0
+        }
+    }
+}
