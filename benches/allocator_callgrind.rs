@@ -1,15 +1,16 @@
 //! Callgrind bench (gungraun) of the allocators themselves: instructions
-//! for alloc+free pairs through `GlobalAlloc`, for `GoAlloc`, glibc
-//! (`System`), mimalloc and jemalloc in the same binary.
+//! through `GlobalAlloc`, for `GoAlloc`, glibc (`System`), mimalloc and
+//! jemalloc in the same binary. The workloads are the criterion bench's
+//! (`allocator.rs`), from `common/allocators.rs`.
 //!
 //! Each benchmark function is named after the allocator (the same variant
-//! names as the criterion bench `allocator.rs`); each bench id is a case.
-//! A case runs [`PAIRS`] pairs (or one batch) so that the fixed cost of the
-//! call into the benchmark is negligible; the id's `_x100` suffix says so,
-//! and the book's table divides by it to show instructions per pair. The allocator is warmed up in the setup expression (outside the
-//! measurement): one round of the same work, so the thread cache / arena
-//! exists and the measured pairs are the steady state, as in the criterion
-//! bench. Inputs are smaller than in criterion (valgrind is ~50x slower).
+//! names as the criterion bench); each bench id is a case, and its `_xN`
+//! suffix says how many operations one measured call runs (100 pairs, or
+//! a batch of N allocations and N frees), so that the book's table shows
+//! instructions per alloc+free. The allocator is warmed up in the setup
+//! expression (outside the measurement): one round of the same work, so the
+//! thread cache / arena exists and the measured work is the steady state,
+//! as in the criterion bench.
 //!
 //! The fact a reader gets wrong: instruction counts are not time. A pair
 //! that touches a fresh page costs a page fault that callgrind does not
@@ -17,17 +18,13 @@
 //! for one instruction; read these next to the criterion medians.
 mod common;
 
-use alloc_cookbook::GoAlloc;
+use common::allocators::{batch, c_abi_pair, lay, mixed_batch, pair, GOALLOC, JEMALLOC, MIMALLOC};
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, System};
 use std::hint::black_box;
 
 #[global_allocator]
 static A: common::BenchAlloc = common::bench_alloc();
-
-static GOALLOC: GoAlloc = GoAlloc::new();
-static MIMALLOC: ::mimalloc::MiMalloc = ::mimalloc::MiMalloc;
-static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Pairs per measured call.
 const PAIRS: usize = 100;
@@ -37,51 +34,103 @@ const PAIRS: usize = 100;
 enum Work {
     /// `PAIRS` alloc+free pairs of this size.
     Pairs(usize),
-    /// 100 allocations of this size, then 100 frees.
-    Batch(usize),
+    /// A batch: this many allocations of this size, then as many frees.
+    Batch(usize, usize),
+    /// `PAIRS` frees of 64 B objects that the setup allocated on `GoAlloc`
+    /// (the measured call only frees), in one of three ways.
+    Frees(FreeBy),
+    /// `PAIRS` `malloc` + `free` pairs of this size through the C ABI.
+    CAbiPairs(usize),
+    /// One mixed-size batch (`common::allocators::MIXED_BATCH` objects, 16 B to 1 KiB).
+    Mixed,
 }
 
-fn lay(size: usize) -> Layout {
-    Layout::from_size_align(size, 8).expect("bench sizes are valid")
+/// How [`Work::Frees`] frees.
+#[derive(Clone, Copy)]
+enum FreeBy {
+    /// `GlobalAlloc::dealloc` with the layout.
+    Layout,
+    /// `GoAlloc::free`: no layout, the class comes from the page map.
+    PointerOnly,
+    /// The C ABI's `free` (objects from its `malloc`).
+    CAbi,
+}
+
+/// One case: the work and the pointer buffer a batch needs (made in the
+/// setup, so the measured call allocates nothing through the harness).
+struct Case {
+    work: Work,
+    ptrs: Vec<usize>,
 }
 
 #[inline(always)]
-fn run<A: GlobalAlloc>(a: &A, w: Work) -> usize {
-    let mut sum = 0usize;
-    match w {
+fn run<A: GlobalAlloc>(a: &A, mut c: Case) -> Case {
+    match c.work {
         Work::Pairs(size) => {
             let l = lay(size);
             for _ in 0..PAIRS {
-                // SAFETY: non-zero layout; written within bounds; freed once.
-                unsafe {
-                    let p = a.alloc(l);
-                    p.write(1);
-                    sum = sum.wrapping_add(black_box(p) as usize);
-                    a.dealloc(p, l);
-                }
+                pair(a, l);
             }
         }
-        Work::Batch(size) => {
-            let l = lay(size);
-            let mut ptrs = [core::ptr::null_mut::<u8>(); 100];
-            for p in ptrs.iter_mut() {
-                // SAFETY: non-zero layout; freed below.
-                *p = unsafe { a.alloc(l) };
+        Work::Batch(size, n) => batch(a, &mut c.ptrs, n, lay(size)),
+        Work::Mixed => mixed_batch(a),
+        Work::Frees(by) => {
+            for &p in black_box(&c.ptrs).iter() {
+                // SAFETY: each pointer was allocated by the setup in the
+                // matching way (`fill`) and is freed once here.
+                unsafe {
+                    match by {
+                        FreeBy::Layout => GOALLOC.dealloc(p as *mut u8, lay(64)),
+                        FreeBy::PointerOnly => GOALLOC.free(p as *mut u8),
+                        FreeBy::CAbi => alloc_cookbook::c_abi::free(p as *mut _),
+                    }
+                }
             }
-            for &p in black_box(&ptrs).iter() {
-                sum = sum.wrapping_add(p as usize);
-                // SAFETY: allocated above with l.
-                unsafe { a.dealloc(p, l) };
+            c.ptrs.clear();
+        }
+        Work::CAbiPairs(size) => {
+            for _ in 0..PAIRS {
+                c_abi_pair(size);
             }
         }
     }
-    sum
+    c
 }
 
-/// Setup: one round of the work on `a` (outside the measurement).
-fn warm<A: GlobalAlloc>(a: &A, w: Work) -> Work {
-    black_box(run(a, w));
-    w
+/// Setup: one round of the work on `a` (outside the measurement); for
+/// [`Work::Frees`], then the objects the measured call frees.
+fn warm<A: GlobalAlloc>(a: &A, work: Work) -> Case {
+    let n = match work {
+        Work::Batch(_, n) => n,
+        Work::Frees(_) => PAIRS,
+        _ => 0,
+    };
+    let mut c = Case {
+        work,
+        ptrs: Vec::with_capacity(n),
+    };
+    if let Work::Frees(by) = work {
+        fill(&mut c.ptrs, by);
+    }
+    let mut c = run(a, c);
+    if let Work::Frees(by) = work {
+        fill(&mut c.ptrs, by);
+    }
+    black_box(c)
+}
+
+/// `PAIRS` fresh 64 B objects on `GoAlloc`, allocated the way `by` frees them.
+fn fill(ptrs: &mut Vec<usize>, by: FreeBy) {
+    for _ in 0..PAIRS {
+        let p = match by {
+            // SAFETY: non-zero layout; freed once by the measured call.
+            FreeBy::Layout | FreeBy::PointerOnly => unsafe { GOALLOC.alloc(lay(64)) },
+            // SAFETY: the C API; freed once by the measured call.
+            FreeBy::CAbi => unsafe { alloc_cookbook::c_abi::malloc(64).cast() },
+        };
+        assert!(!p.is_null());
+        ptrs.push(p as usize);
+    }
 }
 
 #[library_benchmark]
@@ -92,9 +141,16 @@ fn warm<A: GlobalAlloc>(a: &A, w: Work) -> Work {
 #[bench::pair_1025b_x100(warm(&System, Work::Pairs(1025)))]
 #[bench::pair_32kib_x100(warm(&System, Work::Pairs(32 << 10)))]
 #[bench::pair_64kib_x100(warm(&System, Work::Pairs(64 << 10)))]
-#[bench::batch_64b_x100(warm(&System, Work::Batch(64)))]
-fn system(w: Work) -> usize {
-    run(&System, w)
+#[bench::batch_64b_x100(warm(&System, Work::Batch(64, 100)))]
+#[bench::batch_16b_x1000(warm(&System, Work::Batch(16, 1_000)))]
+#[bench::batch_64b_x1000(warm(&System, Work::Batch(64, 1_000)))]
+#[bench::batch_1kib_x1000(warm(&System, Work::Batch(1024, 1_000)))]
+#[bench::batch_16b_x100000(warm(&System, Work::Batch(16, 100_000)))]
+#[bench::batch_64b_x100000(warm(&System, Work::Batch(64, 100_000)))]
+#[bench::batch_1kib_x100000(warm(&System, Work::Batch(1024, 100_000)))]
+#[bench::mixed_batch_x500(warm(&System, Work::Mixed))]
+fn system(c: Case) -> Case {
+    run(&System, c)
 }
 
 #[library_benchmark]
@@ -105,9 +161,20 @@ fn system(w: Work) -> usize {
 #[bench::pair_1025b_x100(warm(&GOALLOC, Work::Pairs(1025)))]
 #[bench::pair_32kib_x100(warm(&GOALLOC, Work::Pairs(32 << 10)))]
 #[bench::pair_64kib_x100(warm(&GOALLOC, Work::Pairs(64 << 10)))]
-#[bench::batch_64b_x100(warm(&GOALLOC, Work::Batch(64)))]
-fn goalloc(w: Work) -> usize {
-    run(&GOALLOC, w)
+#[bench::batch_64b_x100(warm(&GOALLOC, Work::Batch(64, 100)))]
+#[bench::batch_16b_x1000(warm(&GOALLOC, Work::Batch(16, 1_000)))]
+#[bench::batch_64b_x1000(warm(&GOALLOC, Work::Batch(64, 1_000)))]
+#[bench::batch_1kib_x1000(warm(&GOALLOC, Work::Batch(1024, 1_000)))]
+#[bench::batch_16b_x100000(warm(&GOALLOC, Work::Batch(16, 100_000)))]
+#[bench::batch_64b_x100000(warm(&GOALLOC, Work::Batch(64, 100_000)))]
+#[bench::batch_1kib_x100000(warm(&GOALLOC, Work::Batch(1024, 100_000)))]
+#[bench::mixed_batch_x500(warm(&GOALLOC, Work::Mixed))]
+#[bench::free_with_layout_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::Layout)))]
+#[bench::free_pointer_only_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::PointerOnly)))]
+#[bench::c_abi_free_64b_x100(warm(&GOALLOC, Work::Frees(FreeBy::CAbi)))]
+#[bench::c_abi_malloc_free_64b_x100(warm(&GOALLOC, Work::CAbiPairs(64)))]
+fn goalloc(c: Case) -> Case {
+    run(&GOALLOC, c)
 }
 
 #[library_benchmark]
@@ -118,9 +185,16 @@ fn goalloc(w: Work) -> usize {
 #[bench::pair_1025b_x100(warm(&MIMALLOC, Work::Pairs(1025)))]
 #[bench::pair_32kib_x100(warm(&MIMALLOC, Work::Pairs(32 << 10)))]
 #[bench::pair_64kib_x100(warm(&MIMALLOC, Work::Pairs(64 << 10)))]
-#[bench::batch_64b_x100(warm(&MIMALLOC, Work::Batch(64)))]
-fn mimalloc(w: Work) -> usize {
-    run(&MIMALLOC, w)
+#[bench::batch_64b_x100(warm(&MIMALLOC, Work::Batch(64, 100)))]
+#[bench::batch_16b_x1000(warm(&MIMALLOC, Work::Batch(16, 1_000)))]
+#[bench::batch_64b_x1000(warm(&MIMALLOC, Work::Batch(64, 1_000)))]
+#[bench::batch_1kib_x1000(warm(&MIMALLOC, Work::Batch(1024, 1_000)))]
+#[bench::batch_16b_x100000(warm(&MIMALLOC, Work::Batch(16, 100_000)))]
+#[bench::batch_64b_x100000(warm(&MIMALLOC, Work::Batch(64, 100_000)))]
+#[bench::batch_1kib_x100000(warm(&MIMALLOC, Work::Batch(1024, 100_000)))]
+#[bench::mixed_batch_x500(warm(&MIMALLOC, Work::Mixed))]
+fn mimalloc(c: Case) -> Case {
+    run(&MIMALLOC, c)
 }
 
 #[library_benchmark]
@@ -131,9 +205,16 @@ fn mimalloc(w: Work) -> usize {
 #[bench::pair_1025b_x100(warm(&JEMALLOC, Work::Pairs(1025)))]
 #[bench::pair_32kib_x100(warm(&JEMALLOC, Work::Pairs(32 << 10)))]
 #[bench::pair_64kib_x100(warm(&JEMALLOC, Work::Pairs(64 << 10)))]
-#[bench::batch_64b_x100(warm(&JEMALLOC, Work::Batch(64)))]
-fn jemalloc(w: Work) -> usize {
-    run(&JEMALLOC, w)
+#[bench::batch_64b_x100(warm(&JEMALLOC, Work::Batch(64, 100)))]
+#[bench::batch_16b_x1000(warm(&JEMALLOC, Work::Batch(16, 1_000)))]
+#[bench::batch_64b_x1000(warm(&JEMALLOC, Work::Batch(64, 1_000)))]
+#[bench::batch_1kib_x1000(warm(&JEMALLOC, Work::Batch(1024, 1_000)))]
+#[bench::batch_16b_x100000(warm(&JEMALLOC, Work::Batch(16, 100_000)))]
+#[bench::batch_64b_x100000(warm(&JEMALLOC, Work::Batch(64, 100_000)))]
+#[bench::batch_1kib_x100000(warm(&JEMALLOC, Work::Batch(1024, 100_000)))]
+#[bench::mixed_batch_x500(warm(&JEMALLOC, Work::Mixed))]
+fn jemalloc(c: Case) -> Case {
+    run(&JEMALLOC, c)
 }
 
 library_benchmark_group!(

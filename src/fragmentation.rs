@@ -188,10 +188,49 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
     let steps = steps.max(100);
     let a = GoAlloc::new();
     a.set_scavenge_threshold(SCAVENGE_THRESHOLD);
-    let mut rng = Rng(seed);
-    let mut live: Vec<(*mut u8, Layout)> = Vec::new();
     let every = (steps / 200).max(1);
     let mut out = Vec::with_capacity(steps / every + 2);
+    churn_workload(&a, seed, steps, |step, phase| {
+        if step % every == 0 {
+            out.push(sample(&a, step, phase));
+        }
+    });
+    a.free_os_memory();
+    out.push(sample(&a, steps, Phase::Released));
+    out
+}
+
+/// The book's run of the workload: [`churn_timeline`]`(BOOK_SEED, BOOK_STEPS)`
+/// draws the fragmentation chapter, and the allocator bench measures peak
+/// resident bytes of the same run under each allocator.
+pub const BOOK_SEED: u64 = 1;
+/// See [`BOOK_SEED`].
+pub const BOOK_STEPS: usize = 100_000;
+
+/// The churn workload itself, on any allocator: `steps` operations (at
+/// least 100) in the four phases, every allocation's bytes written, and
+/// everything freed at the end. `before_step(step, phase)` runs before each
+/// operation (the timeline samples there). Returns the peak of the live
+/// objects' requested bytes, which is the same for every allocator: the
+/// sequence of requests depends only on the seed.
+///
+/// ```
+/// use alloc_cookbook::fragmentation::churn_workload;
+/// let a = churn_workload(&std::alloc::System, 5, 1_000, |_, _| {});
+/// let b = churn_workload(&alloc_cookbook::GoAlloc::new(), 5, 1_000, |_, _| {});
+/// assert_eq!(a, b);
+/// assert!(a > 0);
+/// ```
+pub fn churn_workload<A: GlobalAlloc>(
+    a: &A,
+    seed: u64,
+    steps: usize,
+    mut before_step: impl FnMut(usize, Phase),
+) -> u64 {
+    let steps = steps.max(100);
+    let mut rng = Rng(seed);
+    let mut live: Vec<(*mut u8, Layout)> = Vec::new();
+    let (mut live_bytes, mut peak) = (0u64, 0u64);
     for step in 0..steps {
         let phase = match step * 100 / steps {
             0..=34 => Phase::Grow,
@@ -199,9 +238,7 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
             60..=84 => Phase::Shrink,
             _ => Phase::Regrow,
         };
-        if step % every == 0 {
-            out.push(sample(&a, step, phase));
-        }
+        before_step(step, phase);
         let allocs_per_100 = match phase {
             Phase::Grow | Phase::Regrow => 75,
             Phase::Churn => 50,
@@ -217,9 +254,12 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
             // SAFETY: p holds l.size() bytes; touch them as a program would.
             unsafe { p.write_bytes(step as u8, l.size()) };
             live.push((p, l));
+            live_bytes += l.size() as u64;
+            peak = peak.max(live_bytes);
         } else {
             let i = rng.below(live.len() as u64) as usize;
             let (p, l) = live.swap_remove(i);
+            live_bytes -= l.size() as u64;
             // SAFETY: allocated by `a` with layout l, freed once.
             unsafe { a.dealloc(p, l) };
         }
@@ -228,9 +268,7 @@ pub fn churn_timeline(seed: u64, steps: usize) -> Vec<ChurnSample> {
         // SAFETY: allocated by `a` with layout l, freed once.
         unsafe { a.dealloc(p, l) };
     }
-    a.free_os_memory();
-    out.push(sample(&a, steps, Phase::Released));
-    out
+    peak
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 
 pub mod allocator;
 pub mod analysis;
+pub mod c_abi;
 pub mod counting;
 pub mod fragmentation;
 pub mod size_class;

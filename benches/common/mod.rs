@@ -19,6 +19,8 @@
 //!   `GUNGRAUN_HOME=target/cookbook/gungraun/<allocator>` per allocator.
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
+pub mod allocators;
+
 use alloc_cookbook::counting::{count, count_all_threads, AllocCounts, CountingAlloc};
 use alloc_cookbook::GoAlloc;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
@@ -268,11 +270,31 @@ impl<'a> Group<'a> {
             .bench_function(BenchmarkId::new(variant, &param), |b| b.iter(&mut f));
     }
 
+    /// Like [`Group::case_threads`], for a case that times itself:
+    /// `f(iters)` runs the work `iters` times and returns the time that
+    /// counts (criterion's `iter_custom`), so set-up such as starting
+    /// long-lived threads stays out of the measurement.
+    pub fn case_custom(
+        &mut self,
+        variant: &str,
+        param: impl Display,
+        mut f: impl FnMut(u64) -> Duration,
+    ) {
+        if !self.selected(variant, &param.to_string()) {
+            return;
+        }
+        black_box(f(1));
+        let (_, counts) = count_all_threads(|| black_box(f(3)));
+        self.record(variant, &param.to_string(), counts, 3);
+        self.inner
+            .bench_function(BenchmarkId::new(variant, &param), |b| b.iter_custom(&mut f));
+    }
+
     /// Whether criterion's name filter (`cargo bench --bench X -- FILTER`)
     /// keeps this case, so a filtered run neither counts nor records the
     /// cases it skips. A literal filter is matched as a substring of the id;
     /// a filter with regex syntax keeps every case (criterion decides).
-    fn selected(&self, variant: &str, param: &str) -> bool {
+    pub fn selected(&self, variant: &str, param: &str) -> bool {
         let id = format!("{} [{}]/{variant}/{param}", self.name, which().name());
         match criterion_filter() {
             Some(f) if !f.contains(|c: char| "\\^$.|?*+()[]{}".contains(c)) => id.contains(&f),

@@ -77,6 +77,24 @@ impl<T> SpinLock<T> {
     }
 }
 
+impl<T> SpinLock<T> {
+    /// Takes the lock without a guard (the fork handlers, `fork.rs`, hold
+    /// it across `fork()`).
+    pub(crate) fn lock_raw(&self) {
+        core::mem::forget(self.lock());
+    }
+
+    /// Releases a lock taken with [`SpinLock::lock_raw`]; in a child after
+    /// `fork()` also resets a lock whatever thread of the parent held it.
+    ///
+    /// # Safety
+    /// The caller took the lock with `lock_raw` (or is the single thread of
+    /// a fork child, where no other thread can be inside the lock).
+    pub(crate) unsafe fn unlock_raw(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+}
+
 /// Exclusive access to a [`SpinLock`]'s value; unlocks on drop.
 pub(crate) struct SpinGuard<'a, T> {
     lock: &'a SpinLock<T>,

@@ -93,7 +93,9 @@
 //! assert_eq!(s.by_size[alloc_cookbook::size_class::GO.class_of(33) as usize].mallocs, 1);
 //! ```
 
+pub(crate) mod abort;
 mod central_list;
+mod fork;
 mod large;
 mod lock;
 mod os;
@@ -109,9 +111,10 @@ pub use stats::{ClassStats, Stats};
 use central_list::CentralList;
 use lock::SpinLock;
 use page_heap::{PageHeap, PageMap};
-use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
 #[cfg(debug_assertions)]
-use span::{Span, SpanState, TINY_CLASS};
+use span::Span;
+use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
+use span::{SpanState, TINY_CLASS};
 use stats::SharedCounters;
 use thread_cache::{bump, CacheRegistry, ThreadCache};
 
@@ -129,6 +132,8 @@ pub(crate) struct Heap {
     pub info: [ClassInfo; NUM_CLASSES],
     pub caches: CacheRegistry,
     pub direct: SharedCounters,
+    /// Next heap on the process's list of heaps (for the fork handlers, `fork.rs`).
+    pub next_heap: AtomicPtr<Heap>,
 }
 
 impl Heap {
@@ -198,8 +203,61 @@ fn fast_small(size: usize, align: usize) -> bool {
     size.wrapping_sub(TINY_BLOCK) <= MAX_SMALL_SIZE - TINY_BLOCK && align <= MIN_ALIGN
 }
 
-/// Instances made so far, to spread them over the thread-local slots.
-static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+/// Where a request of the pointer-only API ([`GoAlloc::allocate`], the C
+/// ABI) goes. Its objects must be freed without a size, so there are no
+/// tiny pieces (a piece's size is not recorded anywhere): up to 8 bytes get a
+/// slot of Go's 8-byte class 1 (which layouts never use, see `tiny.rs`),
+/// anything larger at least C's `max_align_t` alignment of 16, so every
+/// object a 16-aligned type fits in is 16-aligned, as with glibc.
+#[inline(always)]
+fn route_by_pointer(size: usize, align: usize) -> Route {
+    if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN {
+        Route::Small(pointer_class(size.max(align)))
+    } else {
+        route(size.max(1), align.max(2 * MIN_ALIGN))
+    }
+}
+
+/// Go's class 3 (24 bytes), the one class above 8 bytes whose size is not
+/// a multiple of 16 (`tests.rs` checks).
+const CLASS_24: usize = 3;
+
+/// The class of a pointer-only request of at most 32 KiB, alignment at
+/// most 16: Go's class for the size, with 8 bytes as the least and the
+/// 24-byte class replaced by the 32-byte one (to keep 16-byte alignment).
+#[inline(always)]
+fn pointer_class(size: usize) -> usize {
+    if size <= MIN_ALIGN {
+        return 1;
+    }
+    let c = GO.class_of(size) as usize;
+    c + (c == CLASS_24) as usize
+}
+
+/// Live instances per thread-local slot number (`thread_cache.rs`): a new
+/// heap takes the slot with the fewest, and a dropped `GoAlloc` gives its
+/// slot back, so up to [`thread_cache::SLOTS`] live instances never share one.
+static SLOT_USERS: [AtomicUsize; thread_cache::SLOTS] =
+    [const { AtomicUsize::new(0) }; thread_cache::SLOTS];
+
+/// Takes the least used slot number (the lowest of equals).
+fn take_slot() -> usize {
+    loop {
+        let (mut best, mut fewest) = (0, usize::MAX);
+        for (i, users) in SLOT_USERS.iter().enumerate() {
+            let n = users.load(Ordering::Relaxed);
+            if n < fewest {
+                (best, fewest) = (i, n);
+            }
+        }
+        if SLOT_USERS[best]
+            .compare_exchange(fewest, fewest + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            return best;
+        }
+    }
+}
 
 /// Go's allocator design as a Rust global allocator.
 ///
@@ -223,6 +281,17 @@ impl core::fmt::Debug for GoAlloc {
         f.debug_struct("GoAlloc")
             .field("heap", &self.heap.load(Ordering::Relaxed))
             .finish()
+    }
+}
+
+/// Gives the instance's thread-local slot number back, so that a later
+/// instance can have it to itself. Its heap stays mapped (see above).
+impl Drop for GoAlloc {
+    fn drop(&mut self) {
+        let key = *self.key.get_mut();
+        if key != 0 {
+            SLOT_USERS[key & (thread_cache::SLOTS - 1)].fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -276,8 +345,9 @@ impl GoAlloc {
             .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
-                let slot = INSTANCES.fetch_add(1, Ordering::Relaxed) % thread_cache::SLOTS;
-                self.key.store(new as usize | slot, Ordering::Release);
+                self.key
+                    .store(new as usize | take_slot(), Ordering::Release);
+                fork::register(new);
                 // SAFETY: just published; never freed.
                 Some(unsafe { &*new })
             }
@@ -397,6 +467,298 @@ impl GoAlloc {
         }
     }
 
+    /// Allocates `size` bytes aligned to `align` for the *pointer-only* API:
+    /// the object is freed with [`GoAlloc::free`], which needs no size,
+    /// and [`GoAlloc::usable_size`] tells how many bytes it really has.
+    /// This is the allocation behind the C ABI's `malloc` family
+    /// ([`crate::c_abi`]). Null if `align` is not a power of two, the size is
+    /// too large or the OS refuses memory; a zero size gets a unique object.
+    ///
+    /// Objects of 9 bytes and more are at least 16-aligned (C's
+    /// `max_align_t`), smaller ones 8-aligned; requests under 16 bytes get
+    /// a slot of 8 or 16 bytes rather than a tiny piece. The statistics count
+    /// the usable size as requested (and freed), since `free` does not know more.
+    ///
+    /// ```
+    /// let a = alloc_cookbook::GoAlloc::new();
+    /// let p = a.allocate(100, 64);
+    /// assert!(!p.is_null() && p as usize % 64 == 0);
+    /// // SAFETY: p came from `allocate` of this instance and is freed once.
+    /// unsafe {
+    ///     assert_eq!(a.usable_size(p), 128);
+    ///     a.free(p);
+    /// }
+    /// assert!(a.allocate(usize::MAX, 8).is_null());
+    /// ```
+    #[inline]
+    pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
+        if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN && align.is_power_of_two() {
+            let class = pointer_class(size.max(align));
+            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
+                // SAFETY: lookup returns the calling thread's own cache.
+                let c = unsafe { &mut *c.as_ptr() };
+                // SAFETY: a small route's class is below NUM_SIZE_CLASSES.
+                let list = unsafe { c.lists.get_unchecked_mut(class) };
+                let head = list.head;
+                if !head.is_null() {
+                    // SAFETY: cache list objects are linked free slots.
+                    list.head = unsafe { (*head).next };
+                    let used = GO.size(class as u8);
+                    // SAFETY: as above.
+                    let mallocs = unsafe { c.counters.mallocs.get_unchecked(class) };
+                    bump(mallocs, thread_cache::packed(used));
+                    #[cfg(debug_assertions)]
+                    // SAFETY: a cache's heap outlives it.
+                    debug_mark(unsafe { &*c.heap }, head as usize, true);
+                    return head.cast();
+                }
+            }
+        }
+        self.allocate_slow(size, align, false)
+    }
+
+    /// [`GoAlloc::allocate`] of zeroed memory (C's `calloc`); pages known to
+    /// be zero (fresh from the OS, or released) are not cleared again.
+    ///
+    /// ```
+    /// let a = alloc_cookbook::GoAlloc::new();
+    /// let p = a.allocate_zeroed(1 << 20, 16);
+    /// // SAFETY: p holds 1 MiB, freed once.
+    /// unsafe {
+    ///     assert!(core::slice::from_raw_parts(p, 1 << 20).iter().all(|&b| b == 0));
+    ///     a.free(p);
+    /// }
+    /// ```
+    pub fn allocate_zeroed(&self, size: usize, align: usize) -> *mut u8 {
+        self.allocate_slow(size, align, true)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn allocate_slow(&self, size: usize, align: usize, zero: bool) -> *mut u8 {
+        if !align.is_power_of_two() || size > isize::MAX as usize - align - PAGE_SIZE {
+            return ptr::null_mut();
+        }
+        let r = route_by_pointer(size, align);
+        let used = match r {
+            Route::Small(c) => GO.size(c as u8),
+            _ => size.div_ceil(PAGE_SIZE).max(1) * PAGE_SIZE,
+        };
+        // SAFETY: r is route_by_pointer(size, align) and `used` its usable
+        // size, which the size check above keeps below isize::MAX - align.
+        unsafe { self.alloc_routed(r, used, align, zero) }
+    }
+
+    /// Frees an object without its size or alignment (C's `free`): the
+    /// page map gives its span, and the span its size class (or, for a page
+    /// run, its length). Accepts any object of this instance, from
+    /// [`GoAlloc::allocate`] or from `GlobalAlloc::alloc` with a layout;
+    /// null does nothing. A small object costs a page-map lookup more than
+    /// `dealloc` with its layout, then the same push on the thread's list.
+    ///
+    /// A pointer this instance did not hand out is ignored in release
+    /// builds; debug builds abort with a message, as for a double free.
+    ///
+    /// # Safety
+    /// `p` is null or a live object of this instance, freed once.
+    ///
+    /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
+    /// let a = alloc_cookbook::GoAlloc::new();
+    /// // SAFETY: both objects are live and freed once.
+    /// unsafe {
+    ///     a.free(a.allocate(40, 8));
+    ///     a.free(a.alloc(Layout::new::<[u8; 3]>())); // a tiny piece
+    ///     a.free(core::ptr::null_mut());
+    /// }
+    /// assert_eq!(a.stats().mallocs, a.stats().frees);
+    /// ```
+    #[inline]
+    pub unsafe fn free(&self, p: *mut u8) {
+        let h = self.heap.load(Ordering::Acquire);
+        if !h.is_null() {
+            // SAFETY: a published heap is never freed.
+            let heap = unsafe { &*h };
+            let s = heap.map.get(p as usize);
+            if !s.is_null() {
+                // SAFETY: s is span metadata from the page map; the caller
+                // holds a live object of it, so state and class are stable.
+                let (state, class) = unsafe { span::owner(s) };
+                if state == SpanState::Small && class < TINY_CLASS {
+                    #[cfg(debug_assertions)]
+                    self.debug_check_route(p, None, Route::Small(class));
+                    if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
+                        // SAFETY: the calling thread's own cache; p is a slot
+                        // of `class` < NUM_CLASSES (the page map says so).
+                        unsafe { push_cached(&mut *c.as_ptr(), class, p, heap.info[class].size) };
+                        return;
+                    }
+                }
+            }
+        }
+        // SAFETY: same contract.
+        unsafe { self.free_slow(p) }
+    }
+
+    #[cold]
+    #[inline(never)]
+    unsafe fn free_slow(&self, p: *mut u8) {
+        if p.is_null() {
+            return;
+        }
+        let Some(heap) = self.existing_heap() else {
+            abort::check!(false, "free of {p:p}: this GoAlloc never allocated");
+            return;
+        };
+        let s = heap.map.get(p as usize);
+        if s.is_null() {
+            abort::check!(false, "free of {p:p}: not allocated by this GoAlloc");
+            return;
+        }
+        // SAFETY: as in `free`.
+        let (state, class) = unsafe { span::owner(s) };
+        match state {
+            SpanState::Small if class == TINY_CLASS => {
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Tiny);
+                let c = self.cache(heap);
+                if c.is_null() {
+                    heap.direct.request(0, true, false);
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    let cache = unsafe { &mut *c };
+                    if cache.tiny.block == p as usize & !(TINY_BLOCK - 1) {
+                        tiny::free_own(cache, 0);
+                        return;
+                    }
+                    bump(&cache.counters.tiny_frees, 1);
+                }
+                tiny::free(heap, c, p);
+            }
+            SpanState::Small if class < TINY_CLASS => {
+                // Checked by `free` already.
+                let size = heap.info[class].size;
+                let c = self.cache(heap);
+                if c.is_null() {
+                    heap.direct.mallocs_frees(class, false);
+                    heap.direct.request(size, false, false);
+                    thread_cache::release_direct(heap, class, p.cast());
+                } else {
+                    // SAFETY: the calling thread's own cache; p is a slot of `class`.
+                    unsafe { push_cached(&mut *c, class, p, size) };
+                }
+            }
+            SpanState::Large => {
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Large);
+                // SAFETY: as in `free`.
+                let (base, bytes) = unsafe { (span::base_of(s), span::bytes_of(s)) };
+                if base != p as usize {
+                    return; // an interior pointer: not ours to free
+                }
+                let c = if bytes <= large::LARGE_CACHE_PAGES * PAGE_SIZE {
+                    self.cache(heap)
+                } else {
+                    ptr::null_mut()
+                };
+                if c.is_null() {
+                    heap.free_large(p, bytes)
+                } else {
+                    // SAFETY: the calling thread's own cache.
+                    heap.free_large_cached(unsafe { &mut *c }, p, bytes)
+                }
+            }
+            _ => abort::check!(false, "free of {p:p}: no live object here (double free?)"),
+        }
+    }
+
+    /// The bytes the object at `p` really has (C's `malloc_usable_size`):
+    /// its class size, or its whole page run for a large object; 0 for null.
+    /// A tiny piece (a request under 16 bytes made with a layout) does not
+    /// record its size: it answers 1, the least any piece has.
+    ///
+    /// # Safety
+    /// `p` is null or a live object of this instance.
+    ///
+    /// ```
+    /// let a = alloc_cookbook::GoAlloc::new();
+    /// let p = a.allocate(33, 1);
+    /// let q = a.allocate(40_000, 1);
+    /// // SAFETY: live objects of `a`, freed once.
+    /// unsafe {
+    ///     assert_eq!(a.usable_size(p), 48);
+    ///     assert_eq!(a.usable_size(q), 40_960); // five 8 KiB pages
+    ///     a.free(p);
+    ///     a.free(q);
+    /// }
+    /// ```
+    pub unsafe fn usable_size(&self, p: *const u8) -> usize {
+        let Some(heap) = self.existing_heap() else {
+            return 0;
+        };
+        let s = heap.map.get(p as usize);
+        if p.is_null() || s.is_null() {
+            return 0;
+        }
+        // SAFETY: as in `free`.
+        let (state, class) = unsafe { span::owner(s) };
+        match state {
+            SpanState::Small if class == TINY_CLASS => 1,
+            SpanState::Small if class < TINY_CLASS => heap.info[class].size,
+            // SAFETY: as in `free`.
+            SpanState::Large => unsafe { span::base_of(s) + span::bytes_of(s) - p as usize },
+            _ => 0,
+        }
+    }
+
+    /// Resizes the object at `p` (C's `realloc` without its special cases):
+    /// in place if the new size keeps its class (or its page count), else
+    /// a new object of the pointer-only API with the contents copied and
+    /// `p` freed. Null if the new object cannot be made; `p` then stays live.
+    /// Null `p` allocates.
+    ///
+    /// # Safety
+    /// `p` is null or a live object of this instance from the pointer-only
+    /// API (or one of at least 16 bytes made with a layout); on success it
+    /// must not be used again unless it is returned.
+    ///
+    /// ```
+    /// let a = alloc_cookbook::GoAlloc::new();
+    /// let p = a.allocate(20, 1);
+    /// // SAFETY: p is live, from `allocate`; each result replaces it.
+    /// unsafe {
+    ///     p.write_bytes(7, 20);
+    ///     let q = a.reallocate(p, 30); // 20 and 30 share the 32-byte class
+    ///     assert_eq!(q, p);
+    ///     let r = a.reallocate(q, 5000);
+    ///     assert_eq!(*r.add(19), 7);
+    ///     a.free(r);
+    /// }
+    /// ```
+    pub unsafe fn reallocate(&self, p: *mut u8, new_size: usize) -> *mut u8 {
+        if p.is_null() {
+            return self.allocate(new_size, 1);
+        }
+        // SAFETY: the caller's contract.
+        let old = unsafe { self.usable_size(p) };
+        let keeps = match route_by_pointer(new_size, 1) {
+            Route::Small(c) => old == GO.size(c as u8) && old <= MAX_SMALL_SIZE,
+            _ => old > MAX_SMALL_SIZE && old == new_size.div_ceil(PAGE_SIZE) * PAGE_SIZE,
+        };
+        if keeps {
+            return p;
+        }
+        let q = self.allocate(new_size, 1);
+        if !q.is_null() {
+            // SAFETY: both objects are live and disjoint; p has `old` bytes, q `new_size`.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, old.min(new_size));
+                self.free(p);
+            }
+        }
+        q
+    }
+
     #[cold]
     #[inline(never)]
     unsafe fn alloc_slow(&self, layout: Layout, zero: bool) -> *mut u8 {
@@ -405,11 +767,24 @@ impl GoAlloc {
         if r == Route::Zero {
             return align as *mut u8;
         }
+        // SAFETY: r is the route of (size, align).
+        unsafe { self.alloc_routed(r, size, align, zero) }
+    }
+
+    /// The allocation slow path for a request already routed. `size` is
+    /// what the statistics count as requested.
+    ///
+    /// # Safety
+    /// `r` is `route(size, align)`, or `route_by_pointer(size, align)` with
+    /// `size` that route's usable size; `align` is a power of two and
+    /// `size` at most `isize::MAX - align`.
+    #[inline(always)]
+    unsafe fn alloc_routed(&self, r: Route, size: usize, align: usize, zero: bool) -> *mut u8 {
         let Some(heap) = self.heap() else {
             return ptr::null_mut();
         };
         let p = match r {
-            Route::Zero => unreachable!(),
+            Route::Zero => return align as *mut u8,
             Route::Large => {
                 let c = if large::cacheable(size, align) {
                     self.cache(heap)
@@ -425,7 +800,7 @@ impl GoAlloc {
             }
             Route::Tiny => {
                 let c = self.cache(heap);
-                if c.is_null() {
+                let p = if c.is_null() {
                     let p = tiny::alloc_direct(heap);
                     if !p.is_null() {
                         heap.direct.request(size, true, true);
@@ -448,7 +823,12 @@ impl GoAlloc {
                         bump(&c.counters.requested, size as u64);
                     }
                     p
+                };
+                #[cfg(debug_assertions)]
+                if !p.is_null() {
+                    tiny::debug_alloc_piece(heap, p as usize);
                 }
+                p
             }
             Route::Small(class) => {
                 let c = self.cache(heap);
@@ -499,9 +879,9 @@ impl GoAlloc {
             return;
         }
         let Some(heap) = self.existing_heap() else {
-            debug_assert!(
+            abort::check!(
                 false,
-                "GoAlloc: dealloc of {p:p} before this allocator allocated anything"
+                "dealloc of {p:p} before this allocator allocated anything"
             );
             return;
         };
@@ -546,38 +926,53 @@ impl GoAlloc {
         }
     }
 
-    /// Debug builds: panics with a clear message if `p` was not handed out
+    /// Debug builds: aborts with a clear message if `p` was not handed out
     /// by this allocator with this layout, or was already freed.
     #[cfg(debug_assertions)]
     fn debug_check_free(&self, p: *mut u8, layout: Layout) {
         let r = route(layout.size(), layout.align());
-        if r == Route::Zero {
-            return;
+        if r != Route::Zero {
+            self.debug_check_route(p, Some(layout), r);
         }
+    }
+
+    /// Debug builds: the check behind [`GoAlloc::debug_check_free`] and the
+    /// pointer-only [`GoAlloc::free`] (`layout` None, `r` read from the span).
+    /// Marks the object free; aborts (never panics, `abort.rs`) if it was not live.
+    #[cfg(debug_assertions)]
+    fn debug_check_route(&self, p: *mut u8, layout: Option<Layout>, r: Route) {
         let addr = p as usize;
         let owned = self
             .existing_heap()
             .map(|h| h.map.get(addr))
             .unwrap_or(ptr::null_mut());
         let what = |s: &str| -> ! {
-            panic!(
-                "GoAlloc: dealloc of {p:p} with size {} align {}: {s}",
-                layout.size(),
-                layout.align()
-            )
+            match layout {
+                Some(l) => abort::fatal(format_args!(
+                    "dealloc of {p:p} with size {} align {}: {s}",
+                    l.size(),
+                    l.align()
+                )),
+                None => abort::fatal(format_args!("free of {p:p}: {s}")),
+            }
         };
         if owned.is_null() {
             what("pointer not allocated by this GoAlloc (foreign pointer)");
         }
-        // SAFETY: span metadata is never unmapped; for a valid free its fields
-        // are stable, for an invalid one we only diagnose.
-        let s: &Span = unsafe { &*owned };
+        // Fields through the raw pointer, no `&Span`: a central list may hold
+        // `&mut` to this span's other fields meanwhile. Span metadata is never
+        // unmapped; for a valid free the fields read are stable.
+        // SAFETY: owned is span metadata from the page map.
+        let (state, class) = unsafe { span::owner(owned) };
         match r {
             Route::Zero => {}
             Route::Large => {
-                if s.state != SpanState::Large
-                    || s.base() != addr
-                    || !large::debug_mark_large(s, false)
+                // SAFETY: as above.
+                let base = unsafe { span::base_of(owned) };
+                // SAFETY: as above.
+                if state != SpanState::Large
+                    || base != addr
+                    || !large::debug_mark_large(unsafe { &*owned }, false)
                 {
                     what(
                         "not a live large object of this GoAlloc (double free or foreign pointer)",
@@ -590,10 +985,10 @@ impl GoAlloc {
                 } else {
                     TINY_CLASS
                 };
-                if s.state != SpanState::Small {
+                if state != SpanState::Small {
                     what("no live object here (double free or foreign pointer)");
                 }
-                if s.class as usize != want {
+                if class != want {
                     what("the pointer lies in a span of another size class (wrong layout or foreign pointer)");
                 }
                 let obj = if want == TINY_CLASS {
@@ -601,6 +996,8 @@ impl GoAlloc {
                 } else {
                     addr
                 };
+                // SAFETY: as above.
+                let s: &Span = unsafe { &*owned };
                 let Some(idx) = s.slot_of(obj) else {
                     what("not the start of an object (interior or foreign pointer)");
                 };
@@ -609,6 +1006,10 @@ impl GoAlloc {
                 if want == TINY_CLASS {
                     if word.load(Ordering::Acquire) & bit == 0 {
                         what("tiny block not live (double free)");
+                    }
+                    // SAFETY: owned is the tiny span holding addr.
+                    if !unsafe { tiny::debug_mark_piece(owned, addr, false) } {
+                        what("tiny piece not live (double free or interior pointer)");
                     }
                 } else if word.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
                     what("double free");
@@ -640,25 +1041,28 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     }
 }
 
-/// Debug builds: marks the slot at `addr` live (`on`) or free; panics if it already was.
+/// Debug builds: marks the slot at `addr` live (`on`) or free; aborts if it already was.
 #[cfg(debug_assertions)]
 pub(crate) fn debug_mark(heap: &Heap, addr: usize, on: bool) {
     let s = heap.map.get(addr);
     // SAFETY: addr was just handed out (or is being freed internally) from a live span.
     let s = unsafe { &*s };
-    let idx = s
-        .slot_of(addr)
-        .expect("GoAlloc internal error: slot outside its span");
+    let Some(idx) = s.slot_of(addr) else {
+        abort::fatal(format_args!(
+            "internal error: slot {addr:#x} outside its span"
+        ));
+    };
     let bit = 1u64 << (idx % 64);
     let prev = if on {
         s.live[idx / 64].fetch_or(bit, Ordering::AcqRel)
     } else {
         s.live[idx / 64].fetch_and(!bit, Ordering::AcqRel)
     };
-    assert!(
-        (prev & bit != 0) != on,
-        "GoAlloc internal error: slot {addr:#x} handed out twice or freed twice"
-    );
+    if (prev & bit != 0) == on {
+        abort::fatal(format_args!(
+            "internal error: slot {addr:#x} handed out twice or freed twice"
+        ));
+    }
 }
 
 // SAFETY: every pointer returned is either null, or a dangling aligned
@@ -702,6 +1106,9 @@ unsafe impl GlobalAlloc for GoAlloc {
                     t.pieces += 1;
                     bump(&c.counters.tiny_allocs, 1);
                     bump(&c.counters.requested, size as u64);
+                    #[cfg(debug_assertions)]
+                    // SAFETY: a cache's heap outlives it.
+                    tiny::debug_alloc_piece(unsafe { &*c.heap }, t.block + off);
                     return (t.block + off) as *mut u8;
                 }
             }

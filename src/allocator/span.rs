@@ -171,6 +171,54 @@ pub(crate) struct Span {
     /// Debug builds: one bit per slot, set while the slot is in the user's hands.
     #[cfg(debug_assertions)]
     pub live: [AtomicU64; 16],
+    /// Debug builds, tiny spans: per block, one bit per byte offset where a
+    /// live piece starts (catches a piece freed twice, `tiny.rs`).
+    #[cfg(debug_assertions)]
+    pub pieces: [core::sync::atomic::AtomicU16; TINY_BLOCKS],
+}
+
+/// Blocks in a tiny span (one page after its counter header).
+#[cfg(debug_assertions)]
+pub(crate) const TINY_BLOCKS: usize = (PAGE_SIZE - TINY_HEADER) / TINY_BLOCK;
+
+/// The state and class of the span at `s`, read field by field through the
+/// raw pointer. Readers that do not own a span (the pointer-only free, the
+/// debug checks) use this and [`base_of`] instead of a `&Span`, which would
+/// alias the `&mut Span` its owner (a central list, the page heap) may hold.
+///
+/// # Safety
+/// `s` is span metadata (from the page map); for the answer to mean
+/// anything, the caller holds a live object of the span (then neither field
+/// changes).
+#[inline(always)]
+pub(crate) unsafe fn owner(s: *const Span) -> (SpanState, usize) {
+    // SAFETY: the caller passes span metadata, which is never unmapped.
+    unsafe {
+        (
+            ptr::addr_of!((*s).state).read(),
+            ptr::addr_of!((*s).class).read() as usize,
+        )
+    }
+}
+
+/// Base address of the span at `s`, through the raw pointer (see [`owner`]).
+///
+/// # Safety
+/// As for [`owner`].
+#[inline]
+pub(crate) unsafe fn base_of(s: *const Span) -> usize {
+    // SAFETY: as in `owner`.
+    unsafe { ptr::addr_of!((*s).page).read() * PAGE_SIZE }
+}
+
+/// Bytes of the span at `s`, through the raw pointer (see [`owner`]).
+///
+/// # Safety
+/// As for [`owner`].
+#[inline]
+pub(crate) unsafe fn bytes_of(s: *const Span) -> usize {
+    // SAFETY: as in `owner`.
+    unsafe { ptr::addr_of!((*s).npages).read() * PAGE_SIZE }
 }
 
 impl Span {
@@ -199,6 +247,10 @@ impl Span {
         self.free = ptr::null_mut();
         #[cfg(debug_assertions)]
         for w in &self.live {
+            w.store(0, core::sync::atomic::Ordering::Relaxed);
+        }
+        #[cfg(debug_assertions)]
+        for w in &self.pieces {
             w.store(0, core::sync::atomic::Ordering::Relaxed);
         }
     }

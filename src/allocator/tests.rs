@@ -1,7 +1,6 @@
 //! Unit tests of `GoAlloc` as a whole (each component file has its own).
 
 use super::*;
-use span::TINY_CLASS;
 use std::alloc::{GlobalAlloc, Layout};
 
 fn lay(size: usize, align: usize) -> Layout {
@@ -242,34 +241,6 @@ fn cross_thread_frees_and_thread_exit_flush_everything() {
     assert!(s.central_flushes > 0);
 }
 
-#[cfg(debug_assertions)]
-#[test]
-#[should_panic(expected = "double free")]
-fn double_free_panics_in_debug_builds() {
-    let a = GoAlloc::new();
-    let l = lay(64, 8);
-    // SAFETY: deliberately wrong (double free), to see the debug check fire.
-    unsafe {
-        let p = a.alloc(l);
-        a.dealloc(p, l);
-        a.dealloc(p, l);
-    }
-}
-
-#[cfg(debug_assertions)]
-#[test]
-#[should_panic(expected = "foreign pointer")]
-fn foreign_pointer_panics_in_debug_builds() {
-    let a = GoAlloc::new();
-    let l = lay(64, 8);
-    let mut x = [0u8; 64];
-    // SAFETY: deliberately wrong (not ours), to see the debug check fire.
-    unsafe {
-        a.dealloc(a.alloc(l), l);
-        a.dealloc(x.as_mut_ptr(), l);
-    }
-}
-
 #[test]
 fn freeing_every_piece_of_the_current_tiny_block_rewinds_it() {
     let a = GoAlloc::new();
@@ -329,16 +300,276 @@ fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
     assert_eq!(a.stats().heap_in_use, 0);
 }
 
-#[test]
+/// Death tests: runs `body` in a child process (this test binary again,
+/// running only the test `name`) and checks that it died of SIGABRT after
+/// writing `message` to stderr; the debug checks must never panic, since
+/// unwinding out of an allocator is undefined behaviour (`abort.rs`).
 #[cfg(debug_assertions)]
-#[should_panic(expected = "double free")]
-fn double_free_of_a_cached_large_run_panics_in_debug_builds() {
+fn dies_with(name: &str, message: &str, body: impl FnOnce()) {
+    use std::os::unix::process::ExitStatusExt;
+    if std::env::var_os("GOALLOC_DEATH_TEST").is_some() {
+        body();
+        return; // survived: the parent sees a normal exit and fails
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GOALLOC_DEATH_TEST", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "{name}: expected SIGABRT, got {:?}; stderr:\n{err}",
+        out.status
+    );
+    assert!(
+        err.contains(message) && !err.contains("panicked"),
+        "{name}: stderr lacks {message:?} (or shows a panic):\n{err}"
+    );
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn double_free_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::double_free_aborts_in_debug_builds",
+        "GoAlloc: dealloc of 0x",
+        || {
+            let a = GoAlloc::new();
+            let l = lay(64, 8);
+            // SAFETY: deliberately wrong (double free), to see the debug check fire.
+            unsafe {
+                let p = a.alloc(l);
+                a.dealloc(p, l);
+                a.dealloc(p, l);
+            }
+        },
+    );
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn foreign_pointer_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::foreign_pointer_aborts_in_debug_builds",
+        "foreign pointer",
+        || {
+            let a = GoAlloc::new();
+            let l = lay(64, 8);
+            let mut x = [0u8; 64];
+            // SAFETY: deliberately wrong (not ours), to see the debug check fire.
+            unsafe {
+                a.dealloc(a.alloc(l), l);
+                a.dealloc(x.as_mut_ptr(), l);
+            }
+        },
+    );
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn double_free_of_a_cached_large_run_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::double_free_of_a_cached_large_run_aborts_in_debug_builds",
+        "double free",
+        || {
+            let a = GoAlloc::new();
+            let l = lay(64 << 10, 8);
+            // SAFETY: deliberately wrong (a double free), caught by the debug check.
+            unsafe {
+                let p = a.alloc(l);
+                a.dealloc(p, l);
+                a.dealloc(p, l);
+            }
+        },
+    );
+}
+
+/// Defect: a tiny piece freed twice was not caught (only its block's
+/// liveness was checked), and the block's count then let a new piece
+/// overlap a live one.
+#[cfg(debug_assertions)]
+#[test]
+fn double_free_of_a_tiny_piece_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::double_free_of_a_tiny_piece_aborts_in_debug_builds",
+        "tiny piece not live",
+        || {
+            let a = GoAlloc::new();
+            let l = lay(4, 4);
+            // SAFETY: deliberately wrong (a double free of one piece while
+            // another keeps the block alive), caught by the debug check.
+            unsafe {
+                let p = a.alloc(l);
+                let _keep = a.alloc(l);
+                a.dealloc(p, l);
+                a.dealloc(p, l);
+            }
+        },
+    );
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn pointer_only_double_free_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::pointer_only_double_free_aborts_in_debug_builds",
+        "GoAlloc: free of 0x",
+        || {
+            let a = GoAlloc::new();
+            let p = a.allocate(100, 1);
+            // SAFETY: deliberately wrong (a double free), caught by the debug check.
+            unsafe {
+                a.free(p);
+                a.free(p);
+            }
+        },
+    );
+}
+
+#[test]
+fn the_pointer_only_classes_keep_16_byte_alignment() {
+    for c in 2..NUM_SIZE_CLASSES {
+        assert_eq!(
+            GO.size(c as u8) % 16 == 0,
+            c != CLASS_24,
+            "class {c} ({} B)",
+            GO.size(c as u8)
+        );
+    }
+    assert_eq!(GO.size(CLASS_24 as u8), 24);
+    assert_eq!(route_by_pointer(0, 1), Route::Small(1));
+    assert_eq!(route_by_pointer(8, 8), Route::Small(1));
+    assert_eq!(route_by_pointer(9, 1), Route::Small(2));
+    assert_eq!(route_by_pointer(17, 1), Route::Small(4));
+    assert_eq!(route_by_pointer(32768, 16), Route::Small(67));
+    assert_eq!(route_by_pointer(32769, 1), Route::Large);
+    assert_eq!(route_by_pointer(0, 1 << 20), Route::Large);
+    for size in 0..=MAX_SMALL_SIZE {
+        let Route::Small(c) = route_by_pointer(size, 1) else {
+            panic!("{size} is small")
+        };
+        let got = GO.size(c as u8);
+        assert!(
+            got >= size.max(1) && (size <= 8 || got % 16 == 0),
+            "{size}: {got}"
+        );
+    }
+}
+
+#[test]
+fn pointer_only_free_finds_every_kind_of_object_and_usable_size_is_its_class_or_run() {
     let a = GoAlloc::new();
-    let l = lay(64 << 10, 8);
-    // SAFETY: deliberately wrong (a double free), caught by the debug check.
+    let mut live = Vec::new();
+    for size in [
+        0,
+        1,
+        8,
+        9,
+        16,
+        17,
+        24,
+        100,
+        1024,
+        32768,
+        32769,
+        100_000,
+        1 << 20,
+    ] {
+        for align in [1, 8, 16, 64, 4096, 8192, 1 << 16, 1 << 20] {
+            let p = a.allocate(size, align);
+            assert!(!p.is_null());
+            assert_eq!(p as usize % align, 0, "size {size} align {align}");
+            // SAFETY: p is a live object of `a`.
+            let usable = unsafe { a.usable_size(p) };
+            assert!(usable >= size, "size {size} align {align}: usable {usable}");
+            if size > 8 && align <= 16 {
+                assert_eq!(p as usize % 16, 0, "size {size}");
+            }
+            // SAFETY: p has `usable` bytes.
+            unsafe { p.write_bytes(0x5C, usable) };
+            live.push(p);
+        }
+    }
+    // Objects made with a layout (tiny pieces too) freed by pointer alone.
+    for (size, align) in [
+        (3, 1),
+        (8, 8),
+        (15, 1),
+        (24, 8),
+        (5000, 8),
+        (40_000, 8),
+        (9000, 16384),
+    ] {
+        // SAFETY: non-zero layout.
+        let p = unsafe { a.alloc(lay(size, align)) };
+        assert!(!p.is_null());
+        live.push(p);
+    }
+    for p in live {
+        // SAFETY: every object is live and freed once.
+        unsafe { a.free(p) };
+    }
+    a.flush_thread_cache();
+    let s = a.stats();
+    assert_eq!(s.mallocs, s.frees);
+    assert_eq!(s.large_allocs, s.large_frees);
+    assert_eq!((s.small_spans, s.heap_in_use), (0, 0), "{s}");
+    // SAFETY: null and a pointer this instance never made.
     unsafe {
-        let p = a.alloc(l);
-        a.dealloc(p, l);
-        a.dealloc(p, l);
+        assert_eq!(a.usable_size(ptr::null()), 0);
+        let x = 0u64;
+        assert_eq!(a.usable_size(&x as *const u64 as *const u8), 0);
+        a.free(ptr::null_mut());
+    }
+}
+
+#[test]
+fn reallocate_keeps_the_class_in_place_and_the_contents_when_it_moves() {
+    let a = GoAlloc::new();
+    let mut p = a.allocate(1, 1);
+    let mut have = 1;
+    // SAFETY: p is live; every result replaces it.
+    unsafe {
+        *p = 1;
+        for n in [5, 8, 9, 100, 112, 1000, 40_000, 40_960, 300_000, 20, 3] {
+            let q = a.reallocate(p, n);
+            assert!(!q.is_null());
+            let same_class = a.usable_size(q) == a.usable_size(p) || q == p;
+            if n <= 8 && have <= 8 || n == 112 && have == 100 || n == 40_960 && have == 40_000 {
+                assert_eq!(q, p, "{have} -> {n} stays in place");
+            }
+            assert!(same_class || q != p);
+            for i in 0..have.min(n) {
+                assert_eq!(*q.add(i), (i % 251) as u8 | 1, "{have} -> {n} byte {i}");
+            }
+            for i in 0..n {
+                *q.add(i) = (i % 251) as u8 | 1;
+            }
+            p = q;
+            have = n;
+        }
+        a.free(p);
+    }
+    a.flush_thread_cache();
+    assert_eq!(a.stats().heap_in_use, 0);
+}
+
+#[test]
+fn pointer_only_requests_too_large_or_badly_aligned_return_null() {
+    let a = GoAlloc::new();
+    assert!(a.allocate(usize::MAX, 1).is_null());
+    assert!(a.allocate(usize::MAX / 2, 1).is_null());
+    assert!(a.allocate(isize::MAX as usize, 1).is_null());
+    assert!(a.allocate_zeroed(usize::MAX / 2, 16).is_null());
+    assert!(a.allocate(64, 3).is_null());
+    assert!(a.allocate(64, 0).is_null());
+    assert!(a.allocate(1, 1 << 62).is_null());
+    let p = a.allocate(64, 1);
+    // SAFETY: p is live; a failed reallocate leaves it live.
+    unsafe {
+        assert!(a.reallocate(p, usize::MAX / 2).is_null());
+        a.free(p);
     }
 }

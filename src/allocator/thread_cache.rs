@@ -48,6 +48,7 @@ use super::os;
 use super::span::{FreeObject, NUM_CLASSES, TINY_CLASS};
 use super::tiny::TinyState;
 use super::Heap;
+#[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
@@ -196,6 +197,11 @@ impl CacheRegistry {
             }
         }
         c
+    }
+
+    /// The idle list's lock, for the fork handlers (`fork.rs`).
+    pub(crate) fn idle_lock(&self) -> &SpinLock<impl Sized> {
+        &self.idle
     }
 
     /// Parks an empty cache for reuse.
@@ -381,6 +387,7 @@ pub(crate) fn alloc_direct(heap: &Heap, class: usize) -> *mut u8 {
 /// A thread-local slot. `cache` is meaningful only while `key` matches an
 /// instance (an empty slot has `NO_KEY` and a dangling pointer), so the fast
 /// path needs no null test.
+#[repr(C)]
 struct Slot {
     key: usize,
     cache: NonNull<ThreadCache>,
@@ -397,32 +404,95 @@ const FRESH: u8 = 0;
 const LIVE: u8 = 1;
 const DEAD: u8 = 2;
 
+/// The thread-local part: the slots and the thread's life-cycle state.
+#[repr(C)]
 struct Tls {
     slots: [Slot; SLOTS],
     state: u8,
 }
 
-thread_local! {
-    static TLS: UnsafeCell<Tls> = const {
-        UnsafeCell::new(Tls {
-            slots: [Slot::EMPTY; SLOTS],
-            state: FRESH,
-        })
-    };
+/// The calling thread's [`Tls`], from Rust's `thread_local!` (a
+/// const-initialised one without a destructor, so the access can never fail).
+#[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
+#[inline(always)]
+fn tls() -> *mut Tls {
+    thread_local! {
+        static TLS: UnsafeCell<Tls> = const {
+            UnsafeCell::new(Tls {
+                slots: [Slot::EMPTY; SLOTS],
+                state: FRESH,
+            })
+        };
+    }
+    TLS.with(|t| t.get())
+}
+
+// The preloadable library (feature `preload`, x86-64 Linux): the thread-local
+// block written in assembly and reached with the *initial-exec* TLS model.
+//
+// Rust's `thread_local!` in a shared library uses the general-dynamic model:
+// every access calls `__tls_get_addr`, and glibc's `__tls_get_addr` may call
+// `malloc` (to grow a thread's DTV after a `dlopen` of a module with TLS, or
+// to allocate a module's block lazily), which would re-enter this allocator
+// from inside its own fast path. Stable Rust cannot pick another model
+// (`#[thread_local]` and `-Z tls-model` are nightly-only), but `global_asm!`
+// and `asm!` are stable: the block is a symbol in `.tdata`, and the access is
+// the initial-exec sequence (`%fs:0` plus a GOT entry holding the block's
+// offset from the thread pointer). The loader resolves that offset once, at
+// load time; a library loaded with the program (`LD_PRELOAD`) has its block in
+// the static TLS area, set up for every thread before it runs a line of code,
+// so the access is two loads and never calls anyone. (The linker marks the
+// library `STATIC_TLS`; a `dlopen` of it later would also work while glibc's
+// static TLS surplus lasts, which 136 bytes do.) The block's initial image
+// (`.tdata`) is the `Tls` value with every slot empty, as `Slot::EMPTY` spells it.
+#[cfg(all(feature = "preload", target_os = "linux", target_arch = "x86_64"))]
+core::arch::global_asm!(
+    ".pushsection .tdata,\"awT\",@progbits",
+    ".p2align 3",
+    ".globl __alloc_cookbook_goalloc_tls",
+    ".hidden __alloc_cookbook_goalloc_tls",
+    ".type __alloc_cookbook_goalloc_tls, @object",
+    ".size __alloc_cookbook_goalloc_tls, {size}",
+    "__alloc_cookbook_goalloc_tls:",
+    ".rept {slots}",
+    ".quad {no_key}",
+    ".quad {dangling}",
+    ".endr",
+    ".zero {tail}",
+    ".popsection",
+    size = const core::mem::size_of::<Tls>(),
+    slots = const SLOTS,
+    no_key = const NO_KEY,
+    dangling = const core::mem::align_of::<ThreadCache>(),
+    tail = const core::mem::size_of::<Tls>() - SLOTS * core::mem::size_of::<Slot>(),
+);
+
+/// The calling thread's [`Tls`] through the initial-exec model (see above).
+#[cfg(all(feature = "preload", target_os = "linux", target_arch = "x86_64"))]
+#[inline(always)]
+fn tls() -> *mut Tls {
+    let t: *mut Tls;
+    // SAFETY: reads the thread pointer and the GOT entry the loader filled
+    // with the block's offset; no memory is written, nothing is called.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, qword ptr fs:[0]",
+            "add {t}, qword ptr [rip + __alloc_cookbook_goalloc_tls@GOTTPOFF]",
+            t = out(reg) t,
+            options(pure, readonly, nostack),
+        );
+    }
+    t
 }
 
 /// The calling thread's cache for the instance with `key`, or `None` (then
 /// the caller takes [`cache_slow`]). One thread-local load and one compare.
 #[inline(always)]
 pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
-    TLS.try_with(|t| {
-        // SAFETY: the thread-local is only touched by this thread, and no
-        // reference to it outlives this closure; the index is masked in range.
-        let s = unsafe { (*t.get()).slots.get_unchecked(key & (SLOTS - 1)) };
-        (s.key == key).then_some(s.cache)
-    })
-    .ok()
-    .flatten()
+    // SAFETY: the thread-local is only touched by this thread, and no
+    // reference to it outlives this function; the index is masked in range.
+    let s = unsafe { (*tls()).slots.get_unchecked(key & (SLOTS - 1)) };
+    (s.key == key).then_some(s.cache)
 }
 
 /// Finds or makes the calling thread's cache for `heap`; null on a dying
@@ -430,11 +500,11 @@ pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
 #[cold]
 #[inline(never)]
 pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
-    TLS.try_with(|t| {
+    {
         // SAFETY: only this thread touches its thread-local, and nothing
         // called below re-enters this function on the same thread (the
         // allocator never allocates through itself).
-        let tls = unsafe { &mut *t.get() };
+        let tls = unsafe { &mut *tls() };
         if tls.state == DEAD {
             return ptr::null_mut();
         }
@@ -457,8 +527,7 @@ pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
             slot.cache = nn;
         }
         c
-    })
-    .unwrap_or(ptr::null_mut())
+    }
 }
 
 /// Flushes the cache in `slot` to its own heap and parks it.
@@ -475,14 +544,12 @@ fn evict(slot: &mut Slot) {
 /// Flushes the calling thread's cache for the instance with `key` (if any)
 /// and parks it, so the thread holds nothing of that heap.
 pub(crate) fn flush_current(key: usize) {
-    let _ = TLS.try_with(|t| {
-        // SAFETY: only this thread touches its thread-local.
-        let tls = unsafe { &mut *t.get() };
-        let slot = &mut tls.slots[key & (SLOTS - 1)];
-        if slot.key == key {
-            evict(slot);
-        }
-    });
+    // SAFETY: only this thread touches its thread-local.
+    let tls = unsafe { &mut *tls() };
+    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    if slot.key == key {
+        evict(slot);
+    }
 }
 
 const KEY_NONE: u8 = 0;
@@ -515,14 +582,12 @@ fn register_thread_exit() -> bool {
 
 /// pthread key destructor: flush and park every cache of the exiting thread.
 extern "C" fn thread_exit(_: *mut libc::c_void) {
-    let _ = TLS.try_with(|t| {
-        // SAFETY: only this (exiting) thread touches its thread-local.
-        let tls = unsafe { &mut *t.get() };
-        for slot in tls.slots.iter_mut() {
-            if slot.key != NO_KEY {
-                evict(slot);
-            }
+    // SAFETY: only this (exiting) thread touches its thread-local.
+    let tls = unsafe { &mut *tls() };
+    for slot in tls.slots.iter_mut() {
+        if slot.key != NO_KEY {
+            evict(slot);
         }
-        tls.state = DEAD;
-    });
+    }
+    tls.state = DEAD;
 }

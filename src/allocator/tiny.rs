@@ -161,6 +161,38 @@ pub(crate) fn free(heap: &Heap, cache: *mut ThreadCache, p: *mut u8) {
     }
 }
 
+/// Debug builds: marks the piece starting at `addr` live (`on`) or dead in
+/// its span's piece bits; false if it already was (a piece handed out twice,
+/// or freed twice, or an interior pointer).
+///
+/// # Safety
+/// `s` is the span metadata of the tiny span holding `addr`.
+#[cfg(debug_assertions)]
+pub(crate) unsafe fn debug_mark_piece(s: *const super::span::Span, addr: usize, on: bool) -> bool {
+    let idx = ((addr & (PAGE_SIZE - 1)) - TINY_HEADER) / TINY_BLOCK;
+    let bit = 1u16 << (addr & (TINY_BLOCK - 1));
+    // SAFETY: span metadata is never unmapped; the piece bits are atomics
+    // reached through the raw pointer (no `&Span`, see `span::owner`).
+    let w = unsafe { &(*core::ptr::addr_of!((*s).pieces))[idx] };
+    let prev = if on {
+        w.fetch_or(bit, Ordering::AcqRel)
+    } else {
+        w.fetch_and(!bit, Ordering::AcqRel)
+    };
+    (prev & bit != 0) != on
+}
+
+/// Debug builds: [`debug_mark_piece`] for a piece just handed out; aborts if it was live.
+#[cfg(debug_assertions)]
+pub(crate) fn debug_alloc_piece(heap: &Heap, addr: usize) {
+    // SAFETY: addr was just carved from a tiny block of this heap.
+    if !unsafe { debug_mark_piece(heap.map.get(addr), addr, true) } {
+        super::abort::fatal(format_args!(
+            "internal error: tiny piece {addr:#x} handed out while live"
+        ));
+    }
+}
+
 /// Direct path (no cache): a whole block for one piece, already published.
 pub(crate) fn alloc_direct(heap: &Heap) -> *mut u8 {
     let block = thread_cache::alloc_direct(heap, TINY_CLASS);

@@ -2,7 +2,7 @@
 //! fragmentation timeline the book draws.
 
 use super::svg::{self, Series};
-use alloc_cookbook::fragmentation::{churn_timeline, ChurnSample};
+use alloc_cookbook::fragmentation::{churn_timeline, ChurnSample, BOOK_SEED, BOOK_STEPS};
 use alloc_cookbook::GoAlloc;
 use std::alloc::{GlobalAlloc, Layout};
 use std::fmt::Write as _;
@@ -60,8 +60,8 @@ pub fn stats_demo() -> String {
 
 /// Writes `fragmentation.md` and its chart from the churn experiment.
 pub fn fragmentation(out: &Path) -> Result<(), String> {
-    const SEED: u64 = 1;
-    const STEPS: usize = 100_000;
+    const SEED: u64 = BOOK_SEED;
+    const STEPS: usize = BOOK_STEPS;
     let samples = churn_timeline(SEED, STEPS);
     let mib = |v: u64| v as f64 / (1024.0 * 1024.0);
     let series = |name: &str, f: &dyn Fn(&ChurnSample) -> u64| Series {
