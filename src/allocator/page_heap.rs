@@ -101,8 +101,10 @@ pub const RETAIN_PERCENT: usize = 110;
 /// Idle resident bytes the retention goal always allows, so that a small
 /// heap does not call `madvise` for every span it frees.
 pub const RETAIN_FLOOR: usize = 4 << 20;
-/// Shortest epoch of the retention goal, in pages handed out (1 MiB).
-pub const EPOCH_MIN_PAGES: usize = 128;
+/// Shortest epoch of the retention goal, in pages handed out (4 MiB, the
+/// floor: a heap below it is under the goal's resolution anyway, and a
+/// short epoch would cost a few stores on every large allocation).
+pub const EPOCH_MIN_PAGES: usize = RETAIN_FLOOR / PAGE_SIZE;
 /// Runs one scavenger round takes off the free lists (then releases unlocked).
 const SCAVENGE_BATCH: usize = 16;
 /// Free runs the scavenger looks at and passes over (too short to hold a
@@ -329,6 +331,7 @@ impl PageHeap {
     }
 
     /// Counts `n` pages handed out for the retention goal's peak and epochs.
+    #[inline]
     fn note_handed_out(&mut self, n: usize) {
         self.in_use_pages += n;
         self.peak_this_epoch = self.peak_this_epoch.max(self.in_use_pages);
@@ -662,9 +665,13 @@ impl PageHeap {
             (*s).zeroed = false;
         }
         self.insert_free(map, s);
-        ScavengeDue(
-            self.free_pages[0] * PAGE_SIZE > self.scavenge_keep().saturating_add(self.unreleasable),
-        )
+        let idle = self.free_pages[0] * PAGE_SIZE;
+        // The goal is never under the floor: below it (or the cap) the
+        // common case costs one comparison.
+        if idle <= RETAIN_FLOOR.min(self.scavenge_threshold) {
+            return ScavengeDue::NO;
+        }
+        ScavengeDue(idle > self.scavenge_keep().saturating_add(self.unreleasable))
     }
 
     /// Takes up to `out.len()` resident free runs, longest first, off the
@@ -1132,7 +1139,7 @@ mod tests {
         }
         let (map, h) = fresh();
         h.lock().scavenge_threshold = DEFAULT_SCAVENGE_THRESHOLD;
-        let (big, small) = (8 * RETAIN_FLOOR / PAGE_SIZE, 2 * EPOCH_MIN_PAGES);
+        let (big, small) = (32 * RETAIN_FLOOR / PAGE_SIZE, EPOCH_MIN_PAGES);
         let s = alloc(map, h, big, 1);
         free(map, h, s);
         let epochs = {
@@ -1155,10 +1162,12 @@ mod tests {
         free(map, h, s);
         let g = h.lock();
         assert_eq!(g.epochs, epochs + 2);
-        assert_eq!(g.scavenge_keep(), RETAIN_FLOOR);
+        // 110% of the new level, nothing in use (at least the floor).
+        let keep = (small * RETAIN_PERCENT / 100 * PAGE_SIZE).max(RETAIN_FLOOR);
+        assert_eq!(g.scavenge_keep(), keep);
         assert_eq!(g.scavenges, 1);
-        // Released down to 7/8 of the floor.
-        let kept = (RETAIN_FLOOR - RETAIN_FLOOR / 8) / PAGE_SIZE;
+        // Released down to 7/8 of that, in whole pages.
+        let kept = (keep - keep / 8) / PAGE_SIZE;
         assert_eq!(g.free_pages, [kept, big - kept]);
         assert_eq!(g.released_total as usize, (big - kept) * PAGE_SIZE);
         consistent(&g);
