@@ -68,10 +68,16 @@
 //! cycle is, and the peak is the higher of this epoch's and the last one's.
 //! A program that drops from a peak and keeps working at a lower level gets
 //! the difference back after two epochs of its new size; one that repeats
-//! its peak keeps the pages it will reuse. The check runs only where a span
-//! comes back to the page heap (under its lock, with plain counters): the
-//! fast paths never see it. [`scavenge`] with an explicit `keep` (the
-//! `GoAlloc::scavenge` and `free_os_memory` APIs) ignores the goal.
+//! its peak keeps the pages it will reuse. The counters change where a span
+//! leaves or comes back to the page heap (under its lock): the thread-cache
+//! fast paths never see them. A free that leaves more idle than the goal
+//! runs the scavenger down to 7/8 of it (the margin spares a `madvise` per
+//! span freed), and a run it takes is released only as far as needed, from
+//! its end, the front staying resident. [`scavenge`] with an explicit `keep`
+//! (the `GoAlloc::scavenge` and `free_os_memory` APIs) ignores the goal.
+//! Nothing runs between calls (there is no background scavenger): a program
+//! that goes quiet keeps what its last free left, up to the goal, until it
+//! calls `free_os_memory`.
 
 use super::lock::{SpinGuard, SpinLock};
 use super::os;
