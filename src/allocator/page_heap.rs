@@ -1179,6 +1179,41 @@ mod tests {
         consistent(&g);
     }
 
+    /// The allocator bench's batch through the whole allocator: 100,000
+    /// objects of 1 KiB (about 100 MB, more than the old fixed 64 MiB
+    /// threshold kept), then their frees, three times. With the default
+    /// settings nothing is given back and later rounds map nothing new.
+    #[test]
+    fn large_batches_through_goalloc_are_not_scavenged() {
+        use std::alloc::{GlobalAlloc, Layout};
+        let a = crate::GoAlloc::new();
+        let l = Layout::from_size_align(1024, 8).unwrap();
+        let mut ptrs = Vec::with_capacity(100_000);
+        let mut after_first = None;
+        for round in 0..3 {
+            for _ in 0..100_000 {
+                // SAFETY: non-zero layout; freed once below.
+                let p = unsafe { a.alloc(l) };
+                assert!(!p.is_null());
+                // SAFETY: p holds 1 KiB.
+                unsafe { p.write(round as u8) };
+                ptrs.push(p);
+            }
+            for p in ptrs.drain(..) {
+                // SAFETY: allocated above with l.
+                unsafe { a.dealloc(p, l) };
+            }
+            let s = a.stats();
+            assert_eq!(
+                (s.scavenger_runs, s.bytes_scavenged),
+                (0, 0),
+                "round {round}"
+            );
+            let now = (s.heap_reserved, s.heap_resident);
+            assert_eq!(*after_first.get_or_insert(now), now, "round {round}");
+        }
+    }
+
     /// Defect 1: a run on locked pages cannot be released. `madvise` fails;
     /// the run must stay resident, keep its bytes, and not be marked zeroed.
     #[test]
