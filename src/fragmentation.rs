@@ -48,7 +48,8 @@ use crate::allocator::GoAlloc;
 use std::alloc::{GlobalAlloc, Layout};
 
 /// Idle resident bytes the experiment's instance keeps before its scavenger
-/// gives pages back (the default of a `GoAlloc` is 64 MiB).
+/// gives pages back (a `GoAlloc` has no such cap by default: see
+/// [`GoAlloc::set_scavenge_threshold`]).
 pub const SCAVENGE_THRESHOLD: usize = 1 << 20;
 
 /// A phase of the churn workload.

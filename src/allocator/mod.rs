@@ -475,14 +475,31 @@ impl GoAlloc {
         self.scavenge(0)
     }
 
-    /// Sets how many idle resident bytes the page heap keeps before it
-    /// releases the rest on the next free (default [`DEFAULT_SCAVENGE_THRESHOLD`]).
-    /// Returns false if the heap could not be created.
+    /// Caps the idle resident bytes the page heap keeps: a free that leaves
+    /// more releases the excess (0: every freed page goes back to the OS).
+    /// Under the cap the heap keeps only what its recent use justifies, the
+    /// retention goal of `page_heap.rs`: idle pages up to 110% of its recent
+    /// peak in use minus what is in use now, at least 4 MiB. The default,
+    /// [`DEFAULT_SCAVENGE_THRESHOLD`], is no cap. Returns false if the heap
+    /// could not be created.
     ///
     /// ```
+    /// use std::alloc::{GlobalAlloc, Layout};
     /// let a = alloc_cookbook::GoAlloc::new();
     /// assert!(a.set_scavenge_threshold(1 << 20));
     /// assert_eq!(a.stats().scavenge_threshold, 1 << 20);
+    /// // 8 MiB freed: all but about the capped megabyte goes back to the OS.
+    /// let l = Layout::from_size_align(8 << 20, 8).unwrap();
+    /// // SAFETY: non-zero layout, freed once.
+    /// unsafe {
+    ///     let p = a.alloc(l);
+    ///     p.write_bytes(1, 8 << 20);
+    ///     a.dealloc(p, l);
+    /// }
+    /// # if cfg!(target_os = "linux") && unsafe { libc::sysconf(libc::_SC_PAGESIZE) } <= 8192 {
+    /// let s = a.stats();
+    /// assert!(s.heap_idle - s.heap_released <= 1 << 20);
+    /// # }
     /// ```
     pub fn set_scavenge_threshold(&self, bytes: usize) -> bool {
         match self.heap() {

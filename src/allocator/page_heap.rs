@@ -52,6 +52,32 @@
 //! inside a run and splits the edges off as resident runs. Pages fresh from
 //! the OS count as released too, as in Go, so "resident" here is reserved
 //! minus released: an upper bound on the RSS this heap causes.
+//!
+//! **How much idle memory the scavenger keeps (the retention goal).** A
+//! fixed amount of idle memory is the wrong rule for a program that frees a
+//! large batch and then allocates it again: every round, the pages above the
+//! amount are given back and faulted in again. So, like Go (`mgcscavenge.go`:
+//! retain about 110% of the heap goal), the heap keeps resident *relative to
+//! its recent peak in use*: a free leaves idle resident pages up to
+//! [`RETAIN_PERCENT`] of the recent peak minus what is in use now, and never
+//! less than [`RETAIN_FLOOR`]; [`PageHeap::scavenge_threshold`] caps that
+//! (0 gives every freed page back; the default is no cap). "Recent" is
+//! counted, not timed, so the heap's decisions stay a function of the calls
+//! made to it: an *epoch* ends once the pages handed out since it began
+//! reach the pages in use (at least [`EPOCH_MIN_PAGES`]), about what a Go GC
+//! cycle is, and the peak is the higher of this epoch's and the last one's.
+//! A program that drops from a peak and keeps working at a lower level gets
+//! the difference back after two epochs of its new size; one that repeats
+//! its peak keeps the pages it will reuse. The counters change where a span
+//! leaves or comes back to the page heap (under its lock): the thread-cache
+//! fast paths never see them. A free that leaves more idle than the goal
+//! runs the scavenger down to 7/8 of it (the margin spares a `madvise` per
+//! span freed), and a run it takes is released only as far as needed, from
+//! its end, the front staying resident. [`scavenge`] with an explicit `keep`
+//! (the `GoAlloc::scavenge` and `free_os_memory` APIs) ignores the goal.
+//! Nothing runs between calls (there is no background scavenger): a program
+//! that goes quiet keeps what its last free left, up to the goal, until it
+//! calls `free_os_memory`.
 
 use super::lock::{SpinGuard, SpinLock};
 use super::os;
@@ -72,8 +98,19 @@ const META_CHUNK: usize = 64 << 10;
 /// Span metadata `alloc_span` may need under one lock hold: the remainder of
 /// an old arena, the carved run, and the pieces cut off either end.
 const META_PER_ALLOC: usize = 4;
-/// How much idle resident memory the heap keeps before the scavenger runs, by default.
-pub const DEFAULT_SCAVENGE_THRESHOLD: usize = 64 << 20;
+/// The default cap on idle resident memory: none (the retention goal alone
+/// decides what a free leaves resident; see the file header).
+pub const DEFAULT_SCAVENGE_THRESHOLD: usize = usize::MAX;
+/// Resident pages (in use plus idle) the retention goal allows, in percent
+/// of the recent peak in use (Go's 100 + `retainExtraPercent`).
+pub const RETAIN_PERCENT: usize = 110;
+/// Idle resident bytes the retention goal always allows, so that a small
+/// heap does not call `madvise` for every span it frees.
+pub const RETAIN_FLOOR: usize = 4 << 20;
+/// Shortest epoch of the retention goal, in pages handed out (4 MiB, the
+/// floor: a heap below it is under the goal's resolution anyway, and a
+/// short epoch would cost a few stores on every large allocation).
+pub const EPOCH_MIN_PAGES: usize = RETAIN_FLOOR / PAGE_SIZE;
 /// Runs one scavenger round takes off the free lists (then releases unlocked).
 const SCAVENGE_BATCH: usize = 16;
 /// Free runs the scavenger looks at and passes over (too short to hold a
@@ -191,8 +228,17 @@ pub(crate) struct PageHeap {
     pub free_pages: [usize; 2],
     /// Pages of free runs the scavenger has off the lists right now.
     pub scavenging_pages: usize,
-    /// Idle resident bytes kept before the scavenger releases the rest.
+    /// The most idle resident bytes a free leaves (a cap on the retention
+    /// goal; `usize::MAX`: no cap).
     pub scavenge_threshold: usize,
+    /// Highest `in_use_pages` in the current epoch of the retention goal.
+    peak_this_epoch: usize,
+    /// Highest `in_use_pages` in the epoch before.
+    peak_last_epoch: usize,
+    /// Pages handed out since the current epoch began.
+    epoch_handed_out: usize,
+    /// Epochs ended, ever.
+    pub epochs: u64,
     /// Bytes whose release failed since the last round that released all it
     /// tried: the scavenger a free triggers waits until this much more is idle.
     unreleasable: usize,
@@ -256,12 +302,15 @@ impl ScavengeDue {
         self.0
     }
 
-    /// Runs the scavenger down to the heap's threshold if it is due. Takes
-    /// the page heap's lock itself: call it with no allocator lock held.
+    /// Runs the scavenger if it is due, down to 7/8 of what the heap may
+    /// keep ([`PageHeap::scavenge_keep`]): the margin makes the next run wait
+    /// until an eighth of that is idle again, instead of one `madvise` per
+    /// span freed. Takes the page heap's lock itself: call it with no
+    /// allocator lock held.
     pub fn run(self, pages: &SpinLock<PageHeap>, map: &PageMap) {
         if self.0 {
-            let keep = pages.lock().scavenge_threshold;
-            scavenge(pages, map, keep);
+            let keep = pages.lock().scavenge_keep();
+            scavenge(pages, map, keep - keep / 8);
         }
     }
 }
@@ -275,6 +324,30 @@ impl PageHeap {
     /// Idle bytes: reserved but not in spans in use.
     pub fn idle_bytes(&self) -> usize {
         self.reserved - self.in_use_pages * PAGE_SIZE
+    }
+
+    /// Idle resident bytes a free may leave before the scavenger runs: the
+    /// retention goal (file header), capped by `scavenge_threshold`.
+    pub fn scavenge_keep(&self) -> usize {
+        let peak = self.peak_this_epoch.max(self.peak_last_epoch);
+        let goal = (peak.saturating_mul(RETAIN_PERCENT) / 100).saturating_sub(self.in_use_pages);
+        goal.saturating_mul(PAGE_SIZE)
+            .max(RETAIN_FLOOR)
+            .min(self.scavenge_threshold)
+    }
+
+    /// Counts `n` pages handed out for the retention goal's peak and epochs.
+    #[inline]
+    fn note_handed_out(&mut self, n: usize) {
+        self.in_use_pages += n;
+        self.peak_this_epoch = self.peak_this_epoch.max(self.in_use_pages);
+        self.epoch_handed_out += n;
+        if self.epoch_handed_out >= self.in_use_pages.max(EPOCH_MIN_PAGES) {
+            self.peak_last_epoch = self.peak_this_epoch;
+            self.peak_this_epoch = self.in_use_pages;
+            self.epoch_handed_out = 0;
+            self.epochs += 1;
+        }
     }
 
     /// Span metadata that can be handed out without asking the OS.
@@ -571,7 +644,7 @@ impl PageHeap {
             }
             let rel = (*s).released as usize;
             self.free_pages[rel] -= n;
-            self.in_use_pages += n;
+            self.note_handed_out(n);
             self.span_allocs += 1;
         }
         s
@@ -587,8 +660,9 @@ impl PageHeap {
     }
 
     /// Returns a span in use to the free lists. Says whether the scavenger is
-    /// due (more idle resident memory than the threshold, plus what it could
-    /// not release last time); the caller runs it after dropping its locks.
+    /// due (more idle resident memory than [`scavenge_keep`](Self::scavenge_keep),
+    /// plus what it could not release last time); the caller runs it after
+    /// dropping its locks.
     pub fn free_span(&mut self, map: &PageMap, s: *mut Span) -> ScavengeDue {
         // SAFETY: s is a span in use that its owner gives back.
         unsafe {
@@ -597,15 +671,20 @@ impl PageHeap {
             (*s).zeroed = false;
         }
         self.insert_free(map, s);
-        ScavengeDue(
-            self.free_pages[0] * PAGE_SIZE
-                > self.scavenge_threshold.saturating_add(self.unreleasable),
-        )
+        let idle = self.free_pages[0] * PAGE_SIZE;
+        // The goal is never under the floor: below it (or the cap) the
+        // common case costs one comparison.
+        if idle <= RETAIN_FLOOR.min(self.scavenge_threshold) {
+            return ScavengeDue::NO;
+        }
+        ScavengeDue(idle > self.scavenge_keep().saturating_add(self.unreleasable))
     }
 
     /// Takes up to `out.len()` resident free runs, longest first, off the
-    /// lists for release while more than `keep` idle resident bytes remain.
-    /// Runs holding no whole `granule` (OS page) are passed over. Returns how many.
+    /// lists for release while more than `keep` idle resident bytes remain;
+    /// of the last one it releases only the end that brings the idle bytes
+    /// down to `keep` (rounded up to whole OS pages). Runs holding no whole
+    /// `granule` (OS page) are passed over. Returns how many.
     fn take_for_release(&mut self, keep: usize, granule: usize, out: &mut [Outgoing]) -> usize {
         let mut n = 0;
         let mut skips = 0;
@@ -630,11 +709,21 @@ impl PageHeap {
             }
             // SAFETY: s is a listed resident free run.
             let (base, bytes, next) = unsafe { ((*s).base(), (*s).bytes(), (*s).next) };
-            let Some((lo, hi)) = os::inner_range(base, bytes, granule) else {
+            let Some((mut lo, hi)) = os::inner_range(base, bytes, granule) else {
                 skips += 1;
                 s = next;
                 continue;
             };
+            // Release only what is above `keep`, from the run's end (whole
+            // OS pages and whole pages of ours); the front stays resident.
+            let excess = self.free_pages[0] * PAGE_SIZE - keep;
+            if hi - lo > excess {
+                let unit = granule.max(PAGE_SIZE);
+                let cut = (hi - excess) & !(unit - 1);
+                if cut > lo {
+                    lo = cut;
+                }
+            }
             let need = (lo > base) as usize + (hi < base + bytes) as usize;
             if self.meta_available() < need {
                 break;
@@ -825,12 +914,9 @@ pub(crate) fn scavenge(pages: &SpinLock<PageHeap>, map: &PageMap, keep: usize) -
 /// the sizes other kernels have).
 fn scavenge_in(pages: &SpinLock<PageHeap>, map: &PageMap, keep: usize, granule: usize) -> usize {
     let mut released = 0;
-    // Edges of runs need metadata only where OS pages are larger than ours.
-    let meta = if granule > PAGE_SIZE {
-        2 * SCAVENGE_BATCH
-    } else {
-        0
-    };
+    // Metadata for the resident pieces left beside released ones: a run's
+    // front when only its end goes, and the edges where OS pages are larger than ours.
+    let meta = 2 * SCAVENGE_BATCH;
     loop {
         let mut batch = [Outgoing::NONE; SCAVENGE_BATCH];
         let n = lock_with_meta(pages, meta).take_for_release(keep, granule, &mut batch);
@@ -985,10 +1071,147 @@ mod tests {
         // Not run yet: the caller runs it once its locks are dropped.
         assert_eq!(h.lock().free_pages[0], 4);
         ScavengeDue(true).run(h, map);
-        assert_eq!(h.lock().free_pages[0], 0);
+        // Down to 7/8 of the threshold in whole pages: the run's last three
+        // pages go, its first stays resident.
+        assert_eq!(h.lock().free_pages, [1, 3]);
         assert_eq!(h.lock().scavenges, 1);
         assert!(alloc(map, h, usize::MAX / 2, 1).is_null());
         consistent(&h.lock());
+    }
+
+    /// The retention goal: a batch freed and allocated again, round after
+    /// round, keeps its pages resident (no scavenger run, every page of the
+    /// later rounds reused, none faulted in fresh), even though each round
+    /// frees more than the old fixed threshold would have kept; capped by
+    /// a threshold below the batch, the same rounds release and refault.
+    #[test]
+    fn repeated_batches_keep_their_pages_resident() {
+        // Twice the floor, in one-page spans.
+        let n = 2 * RETAIN_FLOOR / PAGE_SIZE;
+        for cap in [DEFAULT_SCAVENGE_THRESHOLD, RETAIN_FLOOR / 2] {
+            if cap != DEFAULT_SCAVENGE_THRESHOLD
+                && !small_os_pages("repeated_batches_keep_their_pages_resident")
+            {
+                return;
+            }
+            let (map, h) = fresh();
+            h.lock().scavenge_threshold = cap;
+            let mut spans = Vec::with_capacity(n);
+            let mut fresh_pages = 0;
+            for round in 0..5 {
+                for _ in 0..n {
+                    let s = alloc(map, h, 1, 1);
+                    assert!(!s.is_null());
+                    // SAFETY: the span is ours.
+                    if round > 0 && unsafe { (*s).zeroed } {
+                        fresh_pages += 1;
+                    }
+                    spans.push(s);
+                }
+                for s in spans.drain(..) {
+                    free(map, h, s);
+                }
+                let g = h.lock();
+                consistent(&g);
+                if cap == DEFAULT_SCAVENGE_THRESHOLD {
+                    assert_eq!((g.scavenges, g.released_total), (0, 0), "round {round}");
+                    assert_eq!(g.free_pages[0], n, "round {round}");
+                    assert!(g.scavenge_keep() >= n * PAGE_SIZE);
+                } else {
+                    assert!(g.scavenges > round, "round {round}");
+                    // Only the excess went (down to 7/8 of the cap, whole pages).
+                    let idle = g.free_pages[0] * PAGE_SIZE;
+                    assert!(
+                        idle <= cap && idle >= cap - cap / 8 - PAGE_SIZE,
+                        "round {round}"
+                    );
+                }
+            }
+            if cap == DEFAULT_SCAVENGE_THRESHOLD {
+                assert_eq!(fresh_pages, 0, "later rounds reuse resident pages");
+            } else {
+                assert!(fresh_pages >= 4 * (n - cap / PAGE_SIZE), "{fresh_pages}");
+            }
+        }
+    }
+
+    /// The retention goal decays by counts: after a peak, a heap working at
+    /// a lower level keeps the idle pages for one epoch of its new size and
+    /// releases them down to the floor when the second ends.
+    #[test]
+    fn idle_pages_above_the_recent_peak_go_back_after_two_epochs() {
+        if !small_os_pages("idle_pages_above_the_recent_peak_go_back_after_two_epochs") {
+            return;
+        }
+        let (map, h) = fresh();
+        h.lock().scavenge_threshold = DEFAULT_SCAVENGE_THRESHOLD;
+        let (big, small) = (32 * RETAIN_FLOOR / PAGE_SIZE, EPOCH_MIN_PAGES);
+        let s = alloc(map, h, big, 1);
+        free(map, h, s);
+        let epochs = {
+            let g = h.lock();
+            assert_eq!((g.scavenges, g.free_pages[0]), (0, big));
+            // 110% of the peak, nothing in use.
+            assert_eq!(g.scavenge_keep(), big * RETAIN_PERCENT / 100 * PAGE_SIZE);
+            g.epochs
+        };
+        // One span of `small` pages handed out ends an epoch (it reaches the
+        // pages in use); the first epoch after the peak still remembers it.
+        let s = alloc(map, h, small, 1);
+        free(map, h, s);
+        {
+            let g = h.lock();
+            assert_eq!(g.epochs, epochs + 1);
+            assert_eq!((g.scavenges, g.free_pages[0]), (0, big));
+        }
+        let s = alloc(map, h, small, 1);
+        free(map, h, s);
+        let g = h.lock();
+        assert_eq!(g.epochs, epochs + 2);
+        // 110% of the new level, nothing in use (at least the floor).
+        let keep = (small * RETAIN_PERCENT / 100 * PAGE_SIZE).max(RETAIN_FLOOR);
+        assert_eq!(g.scavenge_keep(), keep);
+        assert_eq!(g.scavenges, 1);
+        // Released down to 7/8 of that, in whole pages.
+        let kept = (keep - keep / 8) / PAGE_SIZE;
+        assert_eq!(g.free_pages, [kept, big - kept]);
+        assert_eq!(g.released_total as usize, (big - kept) * PAGE_SIZE);
+        consistent(&g);
+    }
+
+    /// The allocator bench's batch through the whole allocator: 100,000
+    /// objects of 1 KiB (about 100 MB, more than the old fixed 64 MiB
+    /// threshold kept), then their frees, three times. With the default
+    /// settings nothing is given back and later rounds map nothing new.
+    #[test]
+    fn large_batches_through_goalloc_are_not_scavenged() {
+        use std::alloc::{GlobalAlloc, Layout};
+        let a = crate::GoAlloc::new();
+        let l = Layout::from_size_align(1024, 8).unwrap();
+        let mut ptrs = Vec::with_capacity(100_000);
+        let mut after_first = None;
+        for round in 0..3 {
+            for _ in 0..100_000 {
+                // SAFETY: non-zero layout; freed once below.
+                let p = unsafe { a.alloc(l) };
+                assert!(!p.is_null());
+                // SAFETY: p holds 1 KiB.
+                unsafe { p.write(round as u8) };
+                ptrs.push(p);
+            }
+            for p in ptrs.drain(..) {
+                // SAFETY: allocated above with l.
+                unsafe { a.dealloc(p, l) };
+            }
+            let s = a.stats();
+            assert_eq!(
+                (s.scavenger_runs, s.bytes_scavenged),
+                (0, 0),
+                "round {round}"
+            );
+            let now = (s.heap_reserved, s.heap_resident);
+            assert_eq!(*after_first.get_or_insert(now), now, "round {round}");
+        }
     }
 
     /// Defect 1: a run on locked pages cannot be released. `madvise` fails;

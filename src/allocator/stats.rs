@@ -182,7 +182,7 @@ pub struct Stats {
     /// Releases the kernel refused (`madvise` fails on locked pages, after
     /// `mlock` or `mlockall`); those runs stayed resident.
     pub release_failures: u64,
-    /// Idle resident bytes kept before the scavenger runs.
+    /// The cap on idle resident bytes ([`crate::GoAlloc::set_scavenge_threshold`]; `u64::MAX`: none).
     pub scavenge_threshold: u64,
     /// Large `alloc_zeroed` calls served from known-zero pages (no memset).
     pub zeroing_skipped: u64,
@@ -219,7 +219,7 @@ impl Default for Stats {
             scavenger_runs: 0,
             bytes_scavenged: 0,
             release_failures: 0,
-            scavenge_threshold: super::page_heap::DEFAULT_SCAVENGE_THRESHOLD as u64,
+            scavenge_threshold: cap_u64(super::page_heap::DEFAULT_SCAVENGE_THRESHOLD),
             zeroing_skipped: 0,
         }
     }
@@ -317,7 +317,7 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     s.scavenger_runs = p.scavenges;
     s.bytes_scavenged = p.released_total;
     s.release_failures = p.release_failures;
-    s.scavenge_threshold = p.scavenge_threshold as u64;
+    s.scavenge_threshold = cap_u64(p.scavenge_threshold);
     s.zeroing_skipped = l.zeroing_skipped;
     drop(p);
     let small_m: u64 = s.by_size[1..NUM_SIZE_CLASSES]
@@ -337,6 +337,27 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
         .sum();
     s.bytes_handed_out = handed + l.bytes.saturating_sub(l.bytes_freed);
     s
+}
+
+/// A scavenger threshold for display: "none" for no cap.
+struct Cap(u64);
+
+impl fmt::Display for Cap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            u64::MAX => f.write_str("none"),
+            t => write!(f, "{:.1} MiB", mib(t)),
+        }
+    }
+}
+
+/// A threshold as `Stats` reports it: `usize::MAX` (no cap) is `u64::MAX` on every pointer width.
+fn cap_u64(t: usize) -> u64 {
+    if t == usize::MAX {
+        u64::MAX
+    } else {
+        t as u64
+    }
 }
 
 fn mib(b: u64) -> f64 {
@@ -383,11 +404,11 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "scavenger    runs {}  given back {:.1} MiB  refused {}  threshold {:.1} MiB  zeroing skipped {}",
+            "scavenger    runs {}  given back {:.1} MiB  refused {}  threshold {}  zeroing skipped {}",
             self.scavenger_runs,
             mib(self.bytes_scavenged),
             self.release_failures,
-            mib(self.scavenge_threshold),
+            Cap(self.scavenge_threshold),
             self.zeroing_skipped
         )?;
         writeln!(
