@@ -43,7 +43,9 @@
 //! batch back to the central list, which returns each object to its span
 //! (found through the page map) and a span whose objects all came back to the
 //! page heap. Free page runs merge with their neighbours, and the scavenger
-//! gives idle pages above a threshold back to the OS with `madvise`.
+//! gives back, with `madvise`, idle pages above the retention goal: 110% of
+//! the recent peak in use minus what is in use now (at least 4 MiB), capped
+//! by the scavenger threshold (none by default); see `page_heap.rs`.
 //!
 //! # Where it departs from Go, and why
 //!

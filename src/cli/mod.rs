@@ -109,6 +109,9 @@ pub enum Command {
         /// Run only these benches (comma-separated; `programs`: the real-program table).
         #[arg(long, value_name = "BENCH,...", value_delimiter = ',', value_parser = bench_name_arg)]
         only: Option<Vec<String>>,
+        /// Only check that the numbers in the book's prose are in generated files.
+        #[arg(long)]
+        check_numbers: bool,
     },
     /// Run a program with an allocator preloaded (LD_PRELOAD); its exit code passes through.
     Run(run::Args),
@@ -250,6 +253,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             full,
             no_bench,
             only,
+            check_numbers,
         } => {
             // book.rs keeps its own argument list (it stamps the command
             // line into the book); hand it the parsed options back.
@@ -263,6 +267,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             if let Some(only) = only {
                 a.push("--only".to_string());
                 a.push(only.join(","));
+            }
+            if check_numbers {
+                a.push("--check-numbers".to_string());
             }
             book::run(&a)
         }
