@@ -600,27 +600,25 @@ impl GoAlloc {
     /// }
     /// assert_eq!(a.stats().mallocs, a.stats().frees);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub unsafe fn free(&self, p: *mut u8) {
-        let h = self.heap.load(Ordering::Acquire);
-        if !h.is_null() {
-            // SAFETY: a published heap is never freed.
-            let heap = unsafe { &*h };
-            let s = heap.map.get(p as usize);
-            if !s.is_null() {
-                // SAFETY: s is span metadata from the page map; the caller
-                // holds a live object of it, so state and class are stable.
-                let (state, class) = unsafe { span::owner(s) };
-                if state == SpanState::Small && class < TINY_CLASS {
-                    #[cfg(debug_assertions)]
-                    self.debug_check_route(p, None, Route::Small(class));
-                    if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
-                        // SAFETY: the calling thread's own cache; p is a slot
-                        // of `class` < NUM_CLASSES (the page map says so).
-                        unsafe { push_cached(&mut *c.as_ptr(), class, p, heap.info[class].size) };
-                        return;
-                    }
+        let key = self.key.load(Ordering::Relaxed);
+        // A cache found means the key is a live heap's (an empty slot's key
+        // is no heap's): the heap's address is the key without its slot bits.
+        if let Some(c) = thread_cache::lookup(key) {
+            // SAFETY: the key was published with its heap, which is never freed.
+            let heap = unsafe { &*((key & !(thread_cache::SLOTS - 1)) as *const Heap) };
+            let class = heap.map.small_class(p as usize);
+            if class != 0 {
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Small(class));
+                // SAFETY: the calling thread's own cache; p is a live slot
+                // of `class` < TINY_CLASS (the page map says so).
+                unsafe {
+                    let size = heap.info.get_unchecked(class).size;
+                    push_cached(&mut *c.as_ptr(), class, p, size);
                 }
+                return;
             }
         }
         // SAFETY: same contract.
@@ -666,7 +664,8 @@ impl GoAlloc {
                 tiny::free(heap, c, p);
             }
             SpanState::Small if class < TINY_CLASS => {
-                // Checked by `free` already.
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Small(class));
                 let size = heap.info[class].size;
                 let c = self.cache(heap);
                 if c.is_null() {
