@@ -157,6 +157,10 @@ pub(crate) struct Heap {
     pub pages: SpinLock<PageHeap>,
     pub central: [SpinLock<CentralList>; NUM_CLASSES],
     pub info: [ClassInfo; NUM_CLASSES],
+    /// Per class, one object of the class size in a packed counter word
+    /// (`thread_cache::packed(size)`): what the pointer-only free adds to
+    /// the class's free counter, read with one load and no multiply.
+    pub packed_object: [u64; NUM_CLASSES],
     pub caches: CacheRegistry,
     pub direct: SharedCounters,
     /// Next heap on the process's list of heaps (for the fork handlers, `fork.rs`).
@@ -174,7 +178,9 @@ impl Heap {
         // SAFETY: h is fresh zeroed memory, a valid Heap except for the
         // fields written here; no one else can see it yet.
         unsafe {
-            ptr::addr_of_mut!((*h).info).write(span::class_infos());
+            let info = span::class_infos();
+            ptr::addr_of_mut!((*h).packed_object).write(info.map(|i| thread_cache::packed(i.size)));
+            ptr::addr_of_mut!((*h).info).write(info);
             (*h).pages.lock().scavenge_threshold = DEFAULT_SCAVENGE_THRESHOLD;
         }
         h
@@ -615,8 +621,8 @@ impl GoAlloc {
                 // SAFETY: the calling thread's own cache; p is a live slot
                 // of `class` < TINY_CLASS (the page map says so).
                 unsafe {
-                    let size = heap.info.get_unchecked(class).size;
-                    push_cached(&mut *c.as_ptr(), class, p, size);
+                    let one = *heap.packed_object.get_unchecked(class);
+                    push_cached(&mut *c.as_ptr(), class, p, one);
                 }
                 return;
             }
@@ -625,9 +631,13 @@ impl GoAlloc {
         unsafe { self.free_slow(p) }
     }
 
+    /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
+    /// large objects, a thread without a cache. `extern "C"` so that it
+    /// cannot unwind: `free` then reaches it by a tail call and needs no
+    /// stack frame of its own (see `thread_cache::check_free`).
     #[cold]
     #[inline(never)]
-    unsafe fn free_slow(&self, p: *mut u8) {
+    unsafe extern "C" fn free_slow(&self, p: *mut u8) {
         if p.is_null() {
             return;
         }
@@ -674,7 +684,7 @@ impl GoAlloc {
                     thread_cache::release_direct(heap, class, p.cast());
                 } else {
                     // SAFETY: the calling thread's own cache; p is a slot of `class`.
-                    unsafe { push_cached(&mut *c, class, p, size) };
+                    unsafe { push_cached(&mut *c, class, p, thread_cache::packed(size)) };
                 }
             }
             SpanState::Large => {
@@ -949,7 +959,7 @@ impl GoAlloc {
                     thread_cache::release_direct(heap, class, p.cast());
                 } else {
                     // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
-                    unsafe { push_cached(&mut *c, class, p, size) };
+                    unsafe { push_cached(&mut *c, class, p, thread_cache::packed(size)) };
                 }
             }
         }
@@ -1066,13 +1076,14 @@ impl Drop for SavedErrno {
     }
 }
 
-/// Pushes a freed small object on the thread's list and counts it; runs the
+/// Pushes a freed small object on the thread's list and counts it (`one`:
+/// the packed counter word of one object, `thread_cache::packed(size)`); runs the
 /// length check (which flushes a batch if the list is full) when due.
 ///
 /// # Safety
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
 #[inline(always)]
-unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize) {
+unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
     // SAFETY: the caller guarantees class < NUM_CLASSES.
     let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
@@ -1081,7 +1092,7 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     list.freed = o;
     // SAFETY: as above.
     let frees = unsafe { c.counters.frees.get_unchecked(class) };
-    let counted = frees.load(Ordering::Relaxed) + thread_cache::packed(size);
+    let counted = frees.load(Ordering::Relaxed) + one;
     frees.store(counted, Ordering::Relaxed);
     if counted >= list.check_at {
         thread_cache::check_free(c, class);
@@ -1174,7 +1185,7 @@ unsafe impl GlobalAlloc for GoAlloc {
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 let class = GO.class_of(size) as usize;
                 // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
-                unsafe { push_cached(&mut *c.as_ptr(), class, p, size) };
+                unsafe { push_cached(&mut *c.as_ptr(), class, p, thread_cache::packed(size)) };
                 return;
             }
         } else if size.wrapping_sub(1) < TINY_BLOCK - 1 && align <= MIN_ALIGN {

@@ -421,9 +421,14 @@ fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u
 
 /// The length check of the free path: folds the counters and gives one
 /// batch of `class` back to the central list if the list is full.
+///
+/// `extern "C"` so that it cannot unwind (nothing in it panics; an unwind
+/// would abort): the free paths then call it as their last act with a
+/// plain jump (a tail call), where a call that may unwind needs a frame
+/// and a landing pad in every caller, the C ABI's `free` among them.
 #[cold]
 #[inline(never)]
-pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
+pub(crate) extern "C" fn check_free(cache: &mut ThreadCache, class: usize) {
     fold(cache, class);
     let list = &cache.lists[class];
     if list.len >= list.max {
