@@ -633,8 +633,8 @@ impl GoAlloc {
 
     /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
     /// large objects, a thread without a cache. `extern "C"` so that it
-    /// cannot unwind: `free` then reaches it by a tail call and needs no
-    /// stack frame of its own (see `thread_cache::check_free`).
+    /// cannot unwind: `free` then reaches it by a tail call, with no
+    /// landing pad (`thread_cache::check_free` says why that one is not).
     #[cold]
     #[inline(never)]
     unsafe extern "C" fn free_slow(&self, p: *mut u8) {
