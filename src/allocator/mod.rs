@@ -55,11 +55,14 @@
 //! - **Free without a size, too.** C's `free(p)` has no layout. The
 //!   pointer-only API ([`GoAlloc::allocate`], [`GoAlloc::free`],
 //!   [`GoAlloc::usable_size`], [`GoAlloc::reallocate`]; the C ABI in
-//!   [`crate::c_abi`] is built on it) finds the span through the page map,
-//!   which already maps every page of a small span for the central lists, and
-//!   takes the class from the span (read through the raw pointer: a central
-//!   list may hold `&mut` to the span's free list meanwhile); then the same
-//!   push on the thread's list as `dealloc`. A large object's span is its run,
+//!   [`crate::c_abi`] is built on it) reads the object's class from the page
+//!   map, which keeps a class byte per page beside the span pointer (set
+//!   when a central list cuts a span for a class, cleared when the span goes
+//!   back to the page heap; `page_heap.rs`), without touching the span; then
+//!   the same push on the thread's list as `dealloc`. A class byte of 0
+//!   (tiny blocks, large objects, no span) sends it to the slow path, which
+//!   reads the span (through the raw pointer: a central list may hold
+//!   `&mut` to the span's free list meanwhile). A large object's span is its run,
 //!   so `usable_size` is the run's length. Pointer-only requests use no tiny
 //!   pieces (a piece's size is recorded nowhere): 1 to 8 bytes get Go's
 //!   8-byte class (which layouts never use), larger ones keep C's 16-byte
@@ -89,7 +92,8 @@
 //! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
 //! The pointer-only `free` adds exactly one thing: the page-map lookup (a
-//! root entry, a leaf entry, the span's state and class), no lock.
+//! root entry, then the page's class byte), no lock; its slow half is
+//! reached by a tail call.
 //!
 //! Nothing in the allocator panics, allocates through itself, or calls
 //! anything that might: a broken invariant found by a debug check is

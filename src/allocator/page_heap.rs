@@ -40,7 +40,10 @@
 //! array over 48-bit addresses: 2^17 root entries, each pointing to a leaf of
 //! 2^18 span pointers (2 MiB, reserved on demand). In-use small spans map
 //! every page; large and free spans map their first and last page (enough
-//! for `dealloc`, which gets the base address, and for coalescing).
+//! for `dealloc`, which gets the base address, and for coalescing). Beside
+//! the span pointers each leaf keeps a class byte per page (256 KiB per
+//! leaf), non-zero only on the pages of in-use spans of Go's classes: the
+//! pointer-only free reads the class there without touching the span.
 //!
 //! The fact a reader gets wrong: the scavenger does not unmap memory. It
 //! calls `madvise(MADV_DONTNEED)` on free runs, which keeps the address range
