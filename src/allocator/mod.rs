@@ -531,7 +531,8 @@ impl GoAlloc {
     pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
         if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN && align.is_power_of_two() {
             let class = pointer_class(size.max(align));
-            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
+            let key = self.key.load(Ordering::Relaxed);
+            if let Some(c) = thread_cache::lookup(key) {
                 // SAFETY: lookup returns the calling thread's own cache.
                 let c = unsafe { &mut *c.as_ptr() };
                 // SAFETY: a small route's class is below NUM_SIZE_CLASSES.
@@ -540,10 +541,15 @@ impl GoAlloc {
                 if !head.is_null() {
                     // SAFETY: cache list objects are linked free slots.
                     list.head = unsafe { (*head).next };
-                    let used = GO.size(class as u8);
+                    // SAFETY: a cache was found, so the key is a live heap's
+                    // (as in `free`); class < NUM_CLASSES as above.
+                    let one = unsafe {
+                        let heap = &*((key & !(thread_cache::SLOTS - 1)) as *const Heap);
+                        *heap.packed_object.get_unchecked(class)
+                    };
                     // SAFETY: as above.
                     let mallocs = unsafe { c.counters.mallocs.get_unchecked(class) };
-                    bump(mallocs, thread_cache::packed(used));
+                    bump(mallocs, one);
                     #[cfg(debug_assertions)]
                     // SAFETY: a cache's heap outlives it.
                     debug_mark(unsafe { &*c.heap }, head as usize, true);
