@@ -18,10 +18,10 @@
 //! # What the C ABI adds to the design
 //!
 //! - **Free without a size.** `free(p)` has no layout, so the object's class
-//!   comes from the page map (address to span, span to class): two dependent
-//!   loads more than `dealloc`, then the same push on the thread's list
-//!   ([`GoAlloc::free`]). Large objects are found the same way (the span is
-//!   the run). Tiny pieces are not used here: their size is recorded nowhere,
+//!   comes from the page map (a root entry, then the page's class byte): two
+//!   dependent loads more than `dealloc`, then the same push on the thread's
+//!   list ([`GoAlloc::free`]). Large objects (class byte 0) are found through
+//!   the span pointer of the same map (the span is the run). Tiny pieces are not used here: their size is recorded nowhere,
 //!   so `malloc(1..=8)` gets a slot of Go's 8-byte class and `malloc(9..=16)`
 //!   one of 16 bytes ([`GoAlloc::allocate`]).
 //! - **Alignment as glibc gives it.** Every object of 9 bytes or more is

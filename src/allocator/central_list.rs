@@ -166,6 +166,7 @@ impl CentralList {
                         (*s).on_partial = false;
                     }
                     self.spans -= 1;
+                    map.clear_classes(&*s);
                     due = due.or(pages.lock().free_span(map, s));
                     (lo, hi) = (0, 0);
                 } else if !(*s).on_partial {

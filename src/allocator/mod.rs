@@ -57,11 +57,14 @@
 //! - **Free without a size, too.** C's `free(p)` has no layout. The
 //!   pointer-only API ([`GoAlloc::allocate`], [`GoAlloc::free`],
 //!   [`GoAlloc::usable_size`], [`GoAlloc::reallocate`]; the C ABI in
-//!   [`crate::c_abi`] is built on it) finds the span through the page map,
-//!   which already maps every page of a small span for the central lists, and
-//!   takes the class from the span (read through the raw pointer: a central
-//!   list may hold `&mut` to the span's free list meanwhile); then the same
-//!   push on the thread's list as `dealloc`. A large object's span is its run,
+//!   [`crate::c_abi`] is built on it) reads the object's class from the page
+//!   map, which keeps a class byte per page beside the span pointer (set
+//!   when a central list cuts a span for a class, cleared when the span goes
+//!   back to the page heap; `page_heap.rs`), without touching the span; then
+//!   the same push on the thread's list as `dealloc`. A class byte of 0
+//!   (tiny blocks, large objects, no span) sends it to the slow path, which
+//!   reads the span (through the raw pointer: a central list may hold
+//!   `&mut` to the span's free list meanwhile). A large object's span is its run,
 //!   so `usable_size` is the run's length. Pointer-only requests use no tiny
 //!   pieces (a piece's size is recorded nowhere): 1 to 8 bytes get Go's
 //!   8-byte class (which layouts never use), larger ones keep C's 16-byte
@@ -91,7 +94,8 @@
 //! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
 //! The pointer-only `free` adds exactly one thing: the page-map lookup (a
-//! root entry, a leaf entry, the span's state and class), no lock.
+//! root entry, then the page's class byte), no lock; its slow half is
+//! reached by a tail call.
 //!
 //! Nothing in the allocator panics, allocates through itself, or calls
 //! anything that might: a broken invariant found by a debug check is
@@ -159,6 +163,10 @@ pub(crate) struct Heap {
     pub pages: SpinLock<PageHeap>,
     pub central: [SpinLock<CentralList>; NUM_CLASSES],
     pub info: [ClassInfo; NUM_CLASSES],
+    /// Per class, one object of the class size in a packed counter word
+    /// (`thread_cache::packed(size)`): what the pointer-only free adds to
+    /// the class's free counter, read with one load and no multiply.
+    pub packed_object: [u64; NUM_CLASSES],
     pub caches: CacheRegistry,
     pub direct: SharedCounters,
     /// Next heap on the process's list of heaps (for the fork handlers, `fork.rs`).
@@ -176,7 +184,9 @@ impl Heap {
         // SAFETY: h is fresh zeroed memory, a valid Heap except for the
         // fields written here; no one else can see it yet.
         unsafe {
-            ptr::addr_of_mut!((*h).info).write(span::class_infos());
+            let info = span::class_infos();
+            ptr::addr_of_mut!((*h).packed_object).write(info.map(|i| thread_cache::packed(i.size)));
+            ptr::addr_of_mut!((*h).info).write(info);
             (*h).pages.lock().scavenge_threshold = DEFAULT_SCAVENGE_THRESHOLD;
         }
         h
@@ -540,7 +550,8 @@ impl GoAlloc {
     pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
         if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN && align.is_power_of_two() {
             let class = pointer_class(size.max(align));
-            if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
+            let key = self.key.load(Ordering::Relaxed);
+            if let Some(c) = thread_cache::lookup(key) {
                 // SAFETY: lookup returns the calling thread's own cache.
                 let c = unsafe { &mut *c.as_ptr() };
                 // SAFETY: a small route's class is below NUM_SIZE_CLASSES.
@@ -549,10 +560,15 @@ impl GoAlloc {
                 if !head.is_null() {
                     // SAFETY: cache list objects are linked free slots.
                     list.head = unsafe { (*head).next };
-                    let used = GO.size(class as u8);
+                    // SAFETY: a cache was found, so the key is a live heap's
+                    // (as in `free`); class < NUM_CLASSES as above.
+                    let one = unsafe {
+                        let heap = &*((key & !(thread_cache::SLOTS - 1)) as *const Heap);
+                        *heap.packed_object.get_unchecked(class)
+                    };
                     // SAFETY: as above.
                     let mallocs = unsafe { c.counters.mallocs.get_unchecked(class) };
-                    bump(mallocs, thread_cache::packed(used));
+                    bump(mallocs, one);
                     #[cfg(debug_assertions)]
                     // SAFETY: a cache's heap outlives it.
                     debug_mark(unsafe { &*c.heap }, head as usize, true);
@@ -619,36 +635,38 @@ impl GoAlloc {
     /// }
     /// assert_eq!(a.stats().mallocs, a.stats().frees);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub unsafe fn free(&self, p: *mut u8) {
-        let h = self.heap.load(Ordering::Acquire);
-        if !h.is_null() {
-            // SAFETY: a published heap is never freed.
-            let heap = unsafe { &*h };
-            let s = heap.map.get(p as usize);
-            if !s.is_null() {
-                // SAFETY: s is span metadata from the page map; the caller
-                // holds a live object of it, so state and class are stable.
-                let (state, class) = unsafe { span::owner(s) };
-                if state == SpanState::Small && class < TINY_CLASS {
-                    #[cfg(debug_assertions)]
-                    self.debug_check_route(p, None, Route::Small(class));
-                    if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
-                        // SAFETY: the calling thread's own cache; p is a slot
-                        // of `class` < NUM_CLASSES (the page map says so).
-                        unsafe { push_cached(&mut *c.as_ptr(), class, p, heap.info[class].size) };
-                        return;
-                    }
+        let key = self.key.load(Ordering::Relaxed);
+        // A cache found means the key is a live heap's (an empty slot's key
+        // is no heap's): the heap's address is the key without its slot bits.
+        if let Some(c) = thread_cache::lookup(key) {
+            // SAFETY: the key was published with its heap, which is never freed.
+            let heap = unsafe { &*((key & !(thread_cache::SLOTS - 1)) as *const Heap) };
+            let class = heap.map.small_class(p as usize);
+            if class != 0 {
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Small(class));
+                // SAFETY: the calling thread's own cache; p is a live slot
+                // of `class` < TINY_CLASS (the page map says so).
+                unsafe {
+                    let one = *heap.packed_object.get_unchecked(class);
+                    push_cached(&mut *c.as_ptr(), class, p, one);
                 }
+                return;
             }
         }
         // SAFETY: same contract.
         unsafe { self.free_slow(p) }
     }
 
+    /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
+    /// large objects, a thread without a cache. `extern "C"` so that it
+    /// cannot unwind: `free` then reaches it by a tail call, with no
+    /// landing pad (`thread_cache::check_free` says why that one is not).
     #[cold]
     #[inline(never)]
-    unsafe fn free_slow(&self, p: *mut u8) {
+    unsafe extern "C" fn free_slow(&self, p: *mut u8) {
         if p.is_null() {
             return;
         }
@@ -685,7 +703,8 @@ impl GoAlloc {
                 tiny::free(heap, c, p);
             }
             SpanState::Small if class < TINY_CLASS => {
-                // Checked by `free` already.
+                #[cfg(debug_assertions)]
+                self.debug_check_route(p, None, Route::Small(class));
                 let size = heap.info[class].size;
                 let c = self.cache(heap);
                 if c.is_null() {
@@ -694,7 +713,7 @@ impl GoAlloc {
                     thread_cache::release_direct(heap, class, p.cast());
                 } else {
                     // SAFETY: the calling thread's own cache; p is a slot of `class`.
-                    unsafe { push_cached(&mut *c, class, p, size) };
+                    unsafe { push_cached(&mut *c, class, p, thread_cache::packed(size)) };
                 }
             }
             SpanState::Large => {
@@ -969,7 +988,7 @@ impl GoAlloc {
                     thread_cache::release_direct(heap, class, p.cast());
                 } else {
                     // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
-                    unsafe { push_cached(&mut *c, class, p, size) };
+                    unsafe { push_cached(&mut *c, class, p, thread_cache::packed(size)) };
                 }
             }
         }
@@ -1086,13 +1105,14 @@ impl Drop for SavedErrno {
     }
 }
 
-/// Pushes a freed small object on the thread's list and counts it; runs the
+/// Pushes a freed small object on the thread's list and counts it (`one`:
+/// the packed counter word of one object, `thread_cache::packed(size)`); runs the
 /// length check (which flushes a batch if the list is full) when due.
 ///
 /// # Safety
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
 #[inline(always)]
-unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize) {
+unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
     // SAFETY: the caller guarantees class < NUM_CLASSES.
     let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
@@ -1101,7 +1121,7 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
     list.freed = o;
     // SAFETY: as above.
     let frees = unsafe { c.counters.frees.get_unchecked(class) };
-    let counted = frees.load(Ordering::Relaxed) + thread_cache::packed(size);
+    let counted = frees.load(Ordering::Relaxed) + one;
     frees.store(counted, Ordering::Relaxed);
     if counted >= list.check_at {
         thread_cache::check_free(c, class);
@@ -1194,7 +1214,7 @@ unsafe impl GlobalAlloc for GoAlloc {
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 let class = GO.class_of(size) as usize;
                 // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
-                unsafe { push_cached(&mut *c.as_ptr(), class, p, size) };
+                unsafe { push_cached(&mut *c.as_ptr(), class, p, thread_cache::packed(size)) };
                 return;
             }
         } else if size.wrapping_sub(1) < TINY_BLOCK - 1 && align <= MIN_ALIGN {

@@ -40,7 +40,10 @@
 //! array over 48-bit addresses: 2^17 root entries, each pointing to a leaf of
 //! 2^18 span pointers (2 MiB, reserved on demand). In-use small spans map
 //! every page; large and free spans map their first and last page (enough
-//! for `dealloc`, which gets the base address, and for coalescing).
+//! for `dealloc`, which gets the base address, and for coalescing). Beside
+//! the span pointers each leaf keeps a class byte per page (256 KiB per
+//! leaf), non-zero only on the pages of in-use spans of Go's classes: the
+//! pointer-only free reads the class there without touching the span.
 //!
 //! The fact a reader gets wrong: the scavenger does not unmap memory. It
 //! calls `madvise(MADV_DONTNEED)` on free runs, which keeps the address range
@@ -81,10 +84,10 @@
 
 use super::lock::{SpinGuard, SpinLock};
 use super::os;
-use super::span::{Span, SpanList, SpanState};
+use super::span::{Span, SpanList, SpanState, TINY_CLASS};
 use crate::size_class::PAGE_SIZE;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 /// Smallest reservation asked of the OS (Go's heap arena on linux/amd64).
 pub const ARENA_BYTES: usize = 64 << 20;
@@ -117,7 +120,16 @@ const SCAVENGE_BATCH: usize = 16;
 /// whole OS page) before it gives up a round.
 const SCAVENGE_SKIP: usize = 64;
 
-type Leaf = [AtomicPtr<Span>; LEAF_LEN];
+/// One leaf of the page map: the span of each page, and its class byte.
+#[repr(C)]
+struct Leaf {
+    spans: [AtomicPtr<Span>; LEAF_LEN],
+    /// Per page: the size class (1..=67) while the page belongs to an in-use
+    /// span of small objects, 0 otherwise (free, large, tiny blocks, never
+    /// mapped). The pointer-only free reads it instead of the span
+    /// ([`PageMap::small_class`]).
+    classes: [AtomicU8; LEAF_LEN],
+}
 
 /// Page number to span. All-zero is empty.
 pub(crate) struct PageMap {
@@ -144,7 +156,33 @@ impl PageMap {
             return ptr::null_mut();
         }
         // SAFETY: a non-null root entry points to a leaf that is never freed.
-        unsafe { (*leaf)[page & (LEAF_LEN - 1)].load(Ordering::Acquire) }
+        unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire) }
+    }
+
+    /// The size class of the small object at `addr` (1..=67), or 0 if its
+    /// page is not in a span of small objects of one of Go's classes (a
+    /// large object, a tiny block, a free run, a foreign pointer). Two
+    /// dependent loads (root entry, class byte) and no look at the span:
+    /// the fast path of the pointer-only free.
+    ///
+    /// Correct for any `addr` inside a live small object, from any thread:
+    /// the byte is stored ([`PageMap::set_all`]) before the span's first
+    /// object is handed out and cleared ([`PageMap::clear_classes`]) only
+    /// after all its objects came back, so while the caller holds a live
+    /// object of the span the byte does not change, and whatever handed the
+    /// object to the caller's thread made the store visible there.
+    #[inline(always)]
+    pub fn small_class(&self, addr: usize) -> usize {
+        let page = addr / PAGE_SIZE;
+        let Some(root) = self.root.get(page >> LEAF_BITS) else {
+            return 0;
+        };
+        let leaf = root.load(Ordering::Acquire);
+        if leaf.is_null() {
+            return 0;
+        }
+        // SAFETY: a non-null root entry points to a leaf that is never freed.
+        unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize }
     }
 
     /// Makes sure leaves exist for pages `[page, page + n)`; false if the OS refuses.
@@ -184,7 +222,15 @@ impl PageMap {
         let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
         debug_assert!(!leaf.is_null());
         // SAFETY: `ensure` created the leaf before any page in it was handed out.
-        unsafe { (*leaf)[page & (LEAF_LEN - 1)].store(s, Ordering::Release) }
+        unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].store(s, Ordering::Release) }
+    }
+
+    /// Sets the class byte of page `page` (whose leaf exists).
+    #[inline]
+    fn set_class(&self, page: usize, class: u8) {
+        let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
+        // SAFETY: as in `set`.
+        unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].store(class, Ordering::Release) }
     }
 
     /// Records `s` for its first and last page.
@@ -193,10 +239,28 @@ impl PageMap {
         self.set(s.page + s.npages - 1, sp);
     }
 
-    /// Records `s` for every page.
+    /// Records `s` for every page, and its class byte (see
+    /// [`PageMap::small_class`]): `s` is a span of small objects just made
+    /// (`Span::init_small`), none of them handed out yet.
     pub fn set_all(&self, s: &Span, sp: *mut Span) {
+        let class = if s.state == SpanState::Small && (s.class as usize) < TINY_CLASS {
+            s.class
+        } else {
+            0
+        };
         for p in s.page..s.page + s.npages {
             self.set(p, sp);
+            self.set_class(p, class);
+        }
+    }
+
+    /// Clears the class bytes of the span of small objects `s`, whose
+    /// objects have all come back, before its pages leave it (to the page
+    /// heap, then perhaps a large object that `small_class` must not take
+    /// for a small one).
+    pub fn clear_classes(&self, s: &Span) {
+        for p in s.page..s.page + s.npages {
+            self.set_class(p, 0);
         }
     }
 }

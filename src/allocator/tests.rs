@@ -573,3 +573,58 @@ fn pointer_only_requests_too_large_or_badly_aligned_return_null() {
         a.free(p);
     }
 }
+
+#[test]
+fn class_bytes_follow_small_spans_and_clear_when_their_pages_go_back() {
+    let a = GoAlloc::new();
+    let class = pointer_class(64);
+    // Two spans' worth of 64-byte objects (8 KiB spans: 128 each).
+    let objs: Vec<*mut u8> = (0..256).map(|_| a.allocate(64, 1)).collect();
+    let heap = a.existing_heap().unwrap();
+    for &p in &objs {
+        assert!(!p.is_null());
+        assert_eq!(heap.map.small_class(p as usize), class);
+        // An interior address reads the same class.
+        assert_eq!(heap.map.small_class(p as usize + 63), class);
+    }
+    // SAFETY: non-zero layout; freed once below.
+    let tiny = unsafe { a.alloc(lay(3, 1)) };
+    let large = a.allocate(100_000, 1);
+    // Tiny blocks and large objects have no class byte: `free` takes its slow path.
+    assert_eq!(heap.map.small_class(tiny as usize), 0);
+    assert_eq!(heap.map.small_class(large as usize), 0);
+    assert_eq!(heap.map.small_class(large as usize + 90_000), 0);
+    // Not this heap's pages, and addresses above the map's range.
+    assert_eq!(heap.map.small_class(&objs as *const _ as usize), 0);
+    assert_eq!(heap.map.small_class(usize::MAX), 0);
+    // SAFETY: each object is live, from this instance, freed once.
+    unsafe {
+        for &p in &objs {
+            a.free(p);
+        }
+        a.dealloc(tiny, lay(3, 1)); // with its size, so the bytes balance
+        a.free(large);
+    }
+    // Every span back to the page heap: no page keeps a class byte, so a
+    // large object that reuses them is freed as one.
+    a.flush_thread_cache();
+    assert_eq!(a.stats().small_spans, 0);
+    for &p in &objs {
+        assert_eq!(heap.map.small_class(p as usize), 0);
+    }
+    // Large runs, some over the old spans' pages: freed as large objects.
+    let runs: Vec<*mut u8> = (0..4).map(|_| a.allocate(40_000, 1)).collect();
+    // SAFETY: live objects of `a`, freed once.
+    unsafe {
+        for &p in &runs {
+            assert_eq!(heap.map.small_class(p as usize), 0);
+            a.free(p);
+        }
+    }
+    let s = a.stats();
+    assert_eq!(s.mallocs, s.frees);
+    assert_eq!((s.large_allocs, s.large_frees), (5, 5));
+    assert_eq!(s.by_size[class].mallocs, 256);
+    assert_eq!(s.by_size[class].frees, 256);
+    assert_eq!(s.bytes_requested, 0);
+}
