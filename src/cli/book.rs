@@ -754,7 +754,42 @@ fn write_stamp(
             let _ = writeln!(s, "- {p}");
         }
     }
-    if opts.bench {
+    if opts.bench && opts.only.is_some() {
+        // A partial run re-measures some benches on top of an earlier run:
+        // keep that run's stamp and say what was measured again, when and how.
+        if let Ok(earlier) = std::fs::read_to_string(results.join("stamp.md")) {
+            let base = earlier
+                .split("\nRe-measured since then:\n")
+                .next()
+                .unwrap_or(&earlier)
+                .trim_end()
+                .to_string();
+            let mut again: Vec<String> = earlier
+                .split_once("\nRe-measured since then:\n")
+                .map(|(_, l)| {
+                    l.lines()
+                        .filter(|l| !l.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let only = opts.only.as_deref().unwrap_or_default().join(", ");
+            let failed_note = if problems.is_empty() {
+                String::new()
+            } else {
+                format!("; missing or failed: {}", problems.join("; "))
+            };
+            again.push(format!(
+                "- {only}: {date}, commit {commit}, `{command}` ({}){failed_note}",
+                fmt_dur(took)
+            ));
+            s = format!(
+                "{base}\n\nRe-measured since then:\n\n{}\n",
+                again.join("\n")
+            );
+        }
+        let _ = std::fs::write(results.join("stamp.md"), &s);
+    } else if opts.bench {
         let _ = std::fs::write(results.join("stamp.md"), &s);
     } else if let Ok(measured) = std::fs::read_to_string(results.join("stamp.md")) {
         s = format!("Measured by:\n\n{measured}\nTables regenerated from those results on {date} with `{command}`.\n");
