@@ -57,6 +57,7 @@
 //!   `EINVAL`, as glibc 2.38 does); `memalign` rounds other alignments up to the
 //!   next power of two, as glibc does; `valloc` and `pvalloc` align to the page
 //!   size (`pvalloc` rounds the size up to whole pages).
+//! - `free` never changes `errno` (POSIX.1-2024; glibc since 2.33).
 //! - `free(NULL)`, `free_sized(NULL, n)` do nothing. `free_sized` and
 //!   `free_aligned_sized` (C23) ignore the size: the page map knows better.
 //!
@@ -202,8 +203,13 @@ pub unsafe extern "C" fn posix_memalign(
     if !align.is_power_of_two() || align % core::mem::size_of::<*mut c_void>() != 0 {
         return libc::EINVAL;
     }
+    // posix_memalign reports through its return value only: a failing
+    // mmap's errno must not leak out.
+    // SAFETY: glibc's errno location is the calling thread's, always valid.
+    let saved = unsafe { *libc::__errno_location() };
     let p = GOALLOC.allocate(size, align);
     if p.is_null() {
+        set_errno(saved);
         return libc::ENOMEM;
     }
     // SAFETY: the caller's contract.

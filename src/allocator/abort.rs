@@ -56,8 +56,7 @@ pub(crate) fn fatal(args: fmt::Arguments<'_>) -> ! {
 /// condition reports with [`fatal`] instead of panicking.
 macro_rules! check {
     ($cond:expr, $($msg:tt)+) => {{
-        #[cfg(debug_assertions)]
-        if !$cond {
+        if cfg!(debug_assertions) && !$cond {
             $crate::allocator::abort::fatal(format_args!($($msg)+));
         }
     }};

@@ -9,8 +9,9 @@
 //! are rounded up to one of Go's 67 size classes ([`crate::size_class`]), and
 //! each class has its own set of spans (runs of 8 KiB pages cut into equal
 //! slots). Requests under 16 bytes share 16-byte blocks (the tiny
-//! allocator); larger ones get whole pages. The structures, from the thread
-//! outward:
+//! allocator); requests over 32 KiB, and those aligned above a page, get a
+//! run of whole pages of their own (`large.rs`). The structures, from the
+//! thread outward:
 //!
 //! | Go            | here                               | file              | locking |
 //! |---------------|------------------------------------|-------------------|---------|
@@ -22,6 +23,9 @@
 //! | `allocLarge`  | `large.rs`                         | `large.rs`        | page heap's; none for a run the thread cached |
 //! | `sysAlloc`    | `os.rs` (mmap / madvise)           | `os.rs`           | n/a |
 //! | `MemStats`    | [`Stats`]                          | `stats.rs`        | summed on read |
+//! | (fork)        | `pthread_atfork` handlers          | `fork.rs`         | takes all of them |
+//! | (C `malloc`)  | [`crate::c_abi`] on one instance   | `../c_abi.rs`     | as above |
+//! | (`panic!`)    | `fatal`: `write(2)` + `abort`      | `abort.rs`        | n/a |
 //!
 //! Allocating a small object of class *c*:
 //! 1. Pop the head of the thread cache's list for *c* (no lock, no atomic
@@ -47,13 +51,31 @@
 //!   with the pointer *and its layout*, so the class of a freed object comes
 //!   from the layout (no lookup), and spans keep intrusive free lists instead
 //!   of Go's allocation bitmaps (`span.rs` explains).
+//! - **Free without a size, too.** C's `free(p)` has no layout. The
+//!   pointer-only API ([`GoAlloc::allocate`], [`GoAlloc::free`],
+//!   [`GoAlloc::usable_size`], [`GoAlloc::reallocate`]; the C ABI in
+//!   [`crate::c_abi`] is built on it) finds the span through the page map,
+//!   which already maps every page of a small span for the central lists, and
+//!   takes the class from the span (read through the raw pointer: a central
+//!   list may hold `&mut` to the span's free list meanwhile); then the same
+//!   push on the thread's list as `dealloc`. A large object's span is its run,
+//!   so `usable_size` is the run's length. Pointer-only requests use no tiny
+//!   pieces (a piece's size is recorded nowhere): 1 to 8 bytes get Go's
+//!   8-byte class (which layouts never use), larger ones keep C's 16-byte
+//!   `max_align_t` alignment (the 24-byte class is skipped).
+//! - **fork().** `fork.rs`: handlers registered with the first heap take
+//!   every lock (idle list, central lists, page heap) before a fork and
+//!   release or reset them after, so a child can allocate even if another
+//!   thread held a lock; for Rust programs and the C ABI alike.
 //! - **Threads, not Ps.** Caches belong to OS threads and are flushed by a
 //!   pthread key destructor at thread exit (`thread_cache.rs`).
 //! - **Several instances.** Each [`GoAlloc`] has its own heap, mapped from the
 //!   OS on first use, and its own thread caches, found through a small
 //!   per-thread slot array keyed by instance, so a private instance (the
 //!   fragmentation experiment, a bench beside the global allocator) gets the
-//!   same fast path as the global one.
+//!   same fast path as the global one. A new heap takes the least used of
+//!   the eight slot numbers and a dropped `GoAlloc` gives its number back, so
+//!   up to eight live instances never evict each other's caches.
 //! - **Page allocator.** Free runs on size-segregated lists instead of Go's
 //!   bitmap with radix-tree summaries (`page_heap.rs` explains).
 //! - **Tiny blocks** count their live pieces so they can be reused after
@@ -65,6 +87,12 @@
 //! pop or push, and one counter update (count and bytes packed in one
 //! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
+//! The pointer-only `free` adds exactly one thing: the page-map lookup (a
+//! root entry, a leaf entry, the span's state and class), no lock.
+//!
+//! Nothing in the allocator panics, allocates through itself, or calls
+//! anything that might: a broken invariant found by a debug check is
+//! reported with `write(2)` and `abort()` (`abort.rs`).
 //!
 //! # Memory the allocator never gives back
 //!
@@ -111,8 +139,6 @@ pub use stats::{ClassStats, Stats};
 use central_list::CentralList;
 use lock::SpinLock;
 use page_heap::{PageHeap, PageMap};
-#[cfg(debug_assertions)]
-use span::Span;
 use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
 use span::{SpanState, TINY_CLASS};
 use stats::SharedCounters;
@@ -606,6 +632,9 @@ impl GoAlloc {
         if p.is_null() {
             return;
         }
+        // A free may reach `madvise` (the scavenger), whose failure sets
+        // errno; C's `free` must leave errno alone (POSIX.1-2024, glibc 2.33).
+        let _errno = SavedErrno::new();
         let Some(heap) = self.existing_heap() else {
             abort::check!(false, "free of {p:p}: this GoAlloc never allocated");
             return;
@@ -997,12 +1026,12 @@ impl GoAlloc {
                     addr
                 };
                 // SAFETY: as above.
-                let s: &Span = unsafe { &*owned };
-                let Some(idx) = s.slot_of(obj) else {
+                let Some(idx) = (unsafe { span::slot_of(owned, obj) }) else {
                     what("not the start of an object (interior or foreign pointer)");
                 };
                 let bit = 1u64 << (idx % 64);
-                let word = &s.live[idx / 64];
+                // SAFETY: idx is a slot index of the span (below 1024).
+                let word = unsafe { span::live_word(owned, idx) };
                 if want == TINY_CLASS {
                     if word.load(Ordering::Acquire) & bit == 0 {
                         what("tiny block not live (double free)");
@@ -1016,6 +1045,24 @@ impl GoAlloc {
                 }
             }
         }
+    }
+}
+
+/// Restores the calling thread's `errno` when dropped: the free paths that
+/// may reach a system call keep one, since C's `free` must not change errno.
+pub(crate) struct SavedErrno(i32);
+
+impl SavedErrno {
+    pub(crate) fn new() -> Self {
+        // SAFETY: glibc's errno location is the calling thread's, always valid.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 
@@ -1046,17 +1093,18 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, size: usize
 pub(crate) fn debug_mark(heap: &Heap, addr: usize, on: bool) {
     let s = heap.map.get(addr);
     // SAFETY: addr was just handed out (or is being freed internally) from a live span.
-    let s = unsafe { &*s };
-    let Some(idx) = s.slot_of(addr) else {
+    let Some(idx) = (unsafe { span::slot_of(s, addr) }) else {
         abort::fatal(format_args!(
             "internal error: slot {addr:#x} outside its span"
         ));
     };
     let bit = 1u64 << (idx % 64);
+    // SAFETY: idx is a slot index of the span.
+    let word = unsafe { span::live_word(s, idx) };
     let prev = if on {
-        s.live[idx / 64].fetch_or(bit, Ordering::AcqRel)
+        word.fetch_or(bit, Ordering::AcqRel)
     } else {
-        s.live[idx / 64].fetch_and(!bit, Ordering::AcqRel)
+        word.fetch_and(!bit, Ordering::AcqRel)
     };
     if (prev & bit != 0) == on {
         abort::fatal(format_args!(

@@ -116,7 +116,10 @@ pub(crate) fn class_infos() -> [ClassInfo; NUM_CLASSES] {
         batch: 32,
         cache_max: 64,
     };
-    debug_assert!(t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE);
+    super::abort::check!(
+        t[NUM_SIZE_CLASSES - 1].size == MAX_SMALL_SIZE,
+        "internal error: the last class is not 32 KiB"
+    );
     t
 }
 
@@ -141,6 +144,12 @@ pub(crate) struct FreeObject {
 }
 
 /// Metadata of one run of pages.
+///
+/// `!Unpin` ([`core::marker::PhantomPinned`]) for the reason `ThreadCache`
+/// is: its owner (a central list, the page heap) works on it through
+/// `&mut Span` while a free without a size or a debug check on another
+/// thread reads its state and class (through raw pointers, see [`owner`]);
+/// a `&mut` to a `!Unpin` type claims no exclusive access.
 #[repr(C)]
 pub(crate) struct Span {
     // Page heap fields (under the page heap's lock).
@@ -175,6 +184,7 @@ pub(crate) struct Span {
     /// live piece starts (catches a piece freed twice, `tiny.rs`).
     #[cfg(debug_assertions)]
     pub pieces: [core::sync::atomic::AtomicU16; TINY_BLOCKS],
+    pub _shared: core::marker::PhantomPinned,
 }
 
 /// Blocks in a tiny span (one page after its counter header).
@@ -292,22 +302,49 @@ impl Span {
     pub fn is_full(&self) -> bool {
         self.free.is_null() && self.bump == self.nelems
     }
+}
 
-    /// Index of the slot holding `addr`, if `addr` is exactly a slot's start
-    /// (for the debug checks).
-    #[cfg(any(debug_assertions, test))]
-    pub fn slot_of(&self, addr: usize) -> Option<usize> {
-        if self.state != SpanState::Small || addr < self.first {
-            return None;
-        }
-        let off = addr - self.first;
-        let idx = if self.class as usize == TINY_CLASS {
-            off / TINY_BLOCK
-        } else {
-            GO.object_index(self.class, off)
-        };
-        (idx < self.nelems as usize && idx * self.size == off).then_some(idx)
+/// Index of the slot holding `addr` in the span at `s`, if `addr` is
+/// exactly a slot's start (for the debug checks). Reads the fields through
+/// the raw pointer (see [`owner`]): the central list may hold `&mut` to the
+/// span's free list meanwhile.
+///
+/// # Safety
+/// `s` is span metadata (from the page map).
+#[cfg(any(debug_assertions, test))]
+pub(crate) unsafe fn slot_of(s: *const Span, addr: usize) -> Option<usize> {
+    // SAFETY: span metadata is never unmapped; only fields that do not
+    // change while a slot of the span is live are read.
+    let (state, class, first, nelems, size) = unsafe {
+        (
+            ptr::addr_of!((*s).state).read(),
+            ptr::addr_of!((*s).class).read(),
+            ptr::addr_of!((*s).first).read(),
+            ptr::addr_of!((*s).nelems).read(),
+            ptr::addr_of!((*s).size).read(),
+        )
+    };
+    if state != SpanState::Small || addr < first {
+        return None;
     }
+    let off = addr - first;
+    let idx = if class as usize == TINY_CLASS {
+        off / TINY_BLOCK
+    } else {
+        GO.object_index(class, off)
+    };
+    (idx < nelems as usize && idx * size == off).then_some(idx)
+}
+
+/// The debug live bit of slot `idx` of the span at `s` (an atomic reached
+/// through the raw pointer, see [`owner`]).
+///
+/// # Safety
+/// `s` is span metadata; `idx < 1024`.
+#[cfg(debug_assertions)]
+pub(crate) unsafe fn live_word(s: *const Span, idx: usize) -> &'static AtomicU64 {
+    // SAFETY: span metadata is never unmapped; the words are atomics.
+    unsafe { &(*ptr::addr_of!((*s).live))[idx / 64] }
 }
 
 /// A doubly linked list of spans through their `prev`/`next` fields.
@@ -395,8 +432,10 @@ mod tests {
         let b = s.pop();
         assert_eq!(a as usize, base);
         assert_eq!(b as usize, base + 1024);
-        assert_eq!(s.slot_of(b as usize), Some(1));
-        assert_eq!(s.slot_of(b as usize + 8), None);
+        // SAFETY: s is a valid span.
+        assert_eq!(unsafe { slot_of(&s, b as usize) }, Some(1));
+        // SAFETY: as above.
+        assert_eq!(unsafe { slot_of(&s, b as usize + 8) }, None);
         // SAFETY: a was popped from s and is not used.
         unsafe { s.push(a) };
         assert_eq!(s.pop(), a);

@@ -21,7 +21,14 @@
 //! bits), so the fast path is one thread-local load and one compare. Two
 //! instances whose slot numbers collide on one thread evict each other's
 //! cache (the evicted cache is flushed to its own heap first): correct, only
-//! slower, and it needs more than [`SLOTS`] live instances to happen.
+//! slower, and it needs more than [`SLOTS`] live instances to happen (a new
+//! instance takes the least used slot number, a dropped one frees its own).
+//!
+//! **Where the thread-local block lives.** Rust's `thread_local!`, except in
+//! the preloadable library (feature `preload`, x86-64 Linux), where a
+//! `thread_local!` would be reached through `__tls_get_addr`, which may call
+//! `malloc`: there the block is written in assembly and reached with the
+//! initial-exec model (see [`tls`] below).
 //!
 //! **Thread exit.** The first cache a thread takes registers a
 //! `pthread_key_create` destructor (one key for the process; glibc keeps the
@@ -32,7 +39,10 @@
 //! destructor) takes the direct path, which goes to the central list under
 //! its lock without a cache. Rust's own `thread_local!` destructors run
 //! before pthread key destructors in glibc, so most late frees still use the
-//! cache and are flushed with it.
+//! cache and are flushed with it. A thread whose *first* allocation comes in
+//! the last round of key destructors registers too late to be called; its
+//! cache is adopted by the next thread that gets its thread-local block
+//! (`CacheRegistry::owned`).
 //!
 //! **Frees from another thread.** The object simply goes into the freeing
 //! thread's cache for its class (as in tcmalloc); when that cache flushes,
@@ -42,6 +52,7 @@
 //! are memory from the OS owned by their heap, reused by later threads, and
 //! they keep their counters, so statistics survive thread exit.
 
+use super::abort::check;
 use super::central_list::Chain;
 use super::lock::SpinLock;
 use super::os;
@@ -50,6 +61,7 @@ use super::tiny::TinyState;
 use super::Heap;
 #[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
 use core::cell::UnsafeCell;
+use core::marker::PhantomPinned;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
 
@@ -138,6 +150,15 @@ pub(crate) fn bump(c: &AtomicU64, n: u64) {
 }
 
 /// One thread's cache for one heap. All-zero is valid apart from `heap` and `max`.
+///
+/// Its owner works on it through `&mut ThreadCache` while a statistics
+/// reader on another thread loads its [`Counters`] (atomics). A `&mut` to an
+/// ordinary struct claims that nothing else touches any of its bytes, which
+/// that reader would break; a `&mut` to a `!Unpin` type makes no such claim
+/// (rustc emits no `noalias` for it, and Miri's aliasing models exempt it:
+/// the exception RFC 3467's `UnsafePinned` is to name). So the struct is
+/// `!Unpin` ([`PhantomPinned`]): the owner's exclusive access is a fact of
+/// the design (one thread per cache), not a claim of the type.
 #[repr(C, align(64))]
 pub(crate) struct ThreadCache {
     pub lists: [FreeList; NUM_CLASSES],
@@ -150,12 +171,36 @@ pub(crate) struct ThreadCache {
     pub next_all: AtomicPtr<ThreadCache>,
     /// Next cache on the heap's idle list.
     next_idle: *mut ThreadCache,
+    /// Address of the owning thread's thread-local block (0 while idle), to
+    /// recognise the cache of a thread that exited without a flush.
+    owner: usize,
+    _shared: PhantomPinned,
 }
 
-/// A heap's thread caches: every one ever made, and those no thread uses.
+/// Entries of a heap's table of caches by owner (see [`CacheRegistry::owned`]).
+const OWNED_ENTRIES: usize = 256;
+
+/// The table entry for a thread-local block address.
+fn owned_entry(tls: usize) -> usize {
+    (tls >> 6).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - OWNED_ENTRIES.trailing_zeros())
+}
+
+/// A heap's thread caches: every one ever made, those no thread uses, and
+/// the ones in use by the address of their owner's thread-local block.
 pub(crate) struct CacheRegistry {
     pub all: AtomicPtr<ThreadCache>,
     idle: SpinLock<IdleList>,
+    /// Caches in use, by their owner's thread-local block (one entry per
+    /// hash; a collision only forgets the older cache). A thread whose
+    /// *first* allocation came in the last round of pthread key destructors
+    /// registered its exit hook too late for glibc to call it, so its cache
+    /// is never flushed at its exit. glibc reuses the stacks (and with them
+    /// the thread-local blocks) of exited threads, and a block belongs to one
+    /// live thread at a time: when a new thread takes its first cache and
+    /// finds a cache here owned by its own block, that cache's thread is
+    /// dead, and the new thread adopts it (objects and all), so its contents
+    /// are used and flushed again.
+    owned: [AtomicPtr<ThreadCache>; OWNED_ENTRIES],
 }
 
 struct IdleList(*mut ThreadCache);
@@ -163,8 +208,47 @@ struct IdleList(*mut ThreadCache);
 unsafe impl Send for IdleList {}
 
 impl CacheRegistry {
-    /// A cache for the calling thread: an idle one or a new one; null if the OS refuses.
-    fn take(&self, heap: &Heap) -> *mut ThreadCache {
+    /// A cache for the calling thread, whose thread-local block is at `tls`:
+    /// one a dead thread left with that block, an idle one or a new one;
+    /// null if the OS refuses.
+    fn take(&self, heap: &Heap, tls: usize) -> *mut ThreadCache {
+        let entry = &self.owned[owned_entry(tls)];
+        let e = entry.load(Acquire);
+        // SAFETY: caches are never freed; `owner` was written before the
+        // entry was published (Release), and a block address belongs to one
+        // live thread, so a cache owned by ours belongs to a dead thread.
+        if !e.is_null()
+            && unsafe { (*e).owner } == tls
+            && entry
+                .compare_exchange(e, ptr::null_mut(), AcqRel, Relaxed)
+                .is_ok()
+        {
+            self.register(e, tls);
+            return e;
+        }
+        let c = self.take_idle_or_new(heap);
+        if !c.is_null() {
+            self.register(c, tls);
+        }
+        c
+    }
+
+    /// Records `c` as the cache of the thread whose block is at `tls`.
+    fn register(&self, c: *mut ThreadCache, tls: usize) {
+        // SAFETY: c is a valid cache the calling thread now owns.
+        unsafe { (*c).owner = tls };
+        self.owned[owned_entry(tls)].store(c, Release);
+    }
+
+    /// Forgets every owner (a fork child: the parent's other threads, and
+    /// their half-finished work on their caches, did not come along).
+    pub(crate) fn forget_owners(&self) {
+        for e in &self.owned {
+            e.store(ptr::null_mut(), Relaxed);
+        }
+    }
+
+    fn take_idle_or_new(&self, heap: &Heap) -> *mut ThreadCache {
         {
             let mut idle = self.idle.lock();
             let c = idle.0;
@@ -206,6 +290,9 @@ impl CacheRegistry {
 
     /// Parks an empty cache for reuse.
     fn put(&self, c: *mut ThreadCache) {
+        // SAFETY: c is a valid cache its owner gives up.
+        let tls = core::mem::replace(unsafe { &mut (*c).owner }, 0);
+        let _ = self.owned[owned_entry(tls)].compare_exchange(c, ptr::null_mut(), AcqRel, Relaxed);
         let mut idle = self.idle.lock();
         // SAFETY: c is a valid cache no thread uses any more.
         unsafe { (*c).next_idle = idle.0 };
@@ -219,7 +306,10 @@ pub(crate) fn fold(cache: &mut ThreadCache, class: usize) {
     let k = &cache.counters;
     let m = k.mallocs[class].load(Relaxed);
     let f = k.frees[class].load(Relaxed);
-    debug_assert!(m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31);
+    check!(
+        m & PACKED_BYTES < 1 << 31 && f & PACKED_BYTES < 1 << 31,
+        "internal error: packed counters of class {class} near overflow"
+    );
     if m != 0 {
         k.mallocs[class].store(0, Relaxed);
         bump(&k.mallocs_folded[class], m >> 32);
@@ -292,6 +382,8 @@ pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
     fold(cache, class);
     let list = &cache.lists[class];
     if list.len >= list.max {
+        // The flush may reach the scavenger's `madvise`: keep C's errno.
+        let _errno = super::SavedErrno::new();
         // SAFETY: a cache's heap outlives it.
         let heap = unsafe { &*cache.heap };
         let n = heap.info[class].batch.min(list.len);
@@ -333,7 +425,11 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
             chain.tail = last;
         }
     }
-    debug_assert_eq!(chain.len, n);
+    check!(
+        chain.len == n,
+        "internal error: flush of {n} found {} objects",
+        chain.len
+    );
     let head = chain.head;
     list.len -= n;
     set_check(list);
@@ -356,8 +452,9 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
         let n = cache.lists[class].len;
         flush_n(cache, class, n);
     }
-    debug_assert!(
-        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null()
+    check!(
+        cache.lists[TINY_CLASS].head.is_null() && cache.lists[TINY_CLASS].freed.is_null(),
+        "internal error: tiny blocks left in a flushed cache"
     );
 }
 
@@ -497,34 +594,42 @@ pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
 #[cold]
 #[inline(never)]
 pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
-    {
-        // SAFETY: only this thread touches its thread-local, and nothing
-        // called below re-enters this function on the same thread (the
-        // allocator never allocates through itself).
-        let tls = unsafe { &mut *tls() };
-        if tls.state == DEAD {
+    let block = tls();
+    // SAFETY: only this thread touches its thread-local block; the state is
+    // read and written through the raw pointer, since the registration below
+    // may re-enter the allocator on this thread.
+    let state = unsafe { (*block).state };
+    if state == DEAD {
+        return ptr::null_mut();
+    }
+    if state == FRESH {
+        // `pthread_setspecific` allocates (calloc) for a key numbered 32 or
+        // more: such a nested allocation sees DEAD and takes the direct path.
+        // SAFETY: as above.
+        unsafe { (*block).state = DEAD };
+        let ok = register_thread_exit();
+        // SAFETY: as above.
+        unsafe { (*block).state = if ok { LIVE } else { FRESH } };
+        if !ok {
             return ptr::null_mut();
         }
-        if tls.state == FRESH {
-            if !register_thread_exit() {
-                return ptr::null_mut();
-            }
-            tls.state = LIVE;
-        }
-        let slot = &mut tls.slots[key & (SLOTS - 1)];
-        if slot.key == key {
-            return slot.cache.as_ptr();
-        }
-        if slot.key != NO_KEY {
-            evict(slot);
-        }
-        let c = heap.caches.take(heap);
-        if let Some(nn) = NonNull::new(c) {
-            slot.key = key;
-            slot.cache = nn;
-        }
-        c
     }
+    // SAFETY: only this thread touches its thread-local block, and nothing
+    // called below allocates through this allocator.
+    let tls = unsafe { &mut *block };
+    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    if slot.key == key {
+        return slot.cache.as_ptr();
+    }
+    if slot.key != NO_KEY {
+        evict(slot);
+    }
+    let c = heap.caches.take(heap, block as usize);
+    if let Some(nn) = NonNull::new(c) {
+        slot.key = key;
+        slot.cache = nn;
+    }
+    c
 }
 
 /// Flushes the cache in `slot` to its own heap and parks it.

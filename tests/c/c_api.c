@@ -333,6 +333,34 @@ int main(void) {
         fas(NULL, 64, 0);
     }
 
+    /* free leaves errno alone (POSIX.1-2024), even when it gives memory back. */
+    {
+        void *big[64];
+        for (int i = 0; i < 64; i++) big[i] = my_malloc((size_t)(i + 1) << 20);
+        void *small[2000];
+        for (int i = 0; i < 2000; i++) small[i] = my_malloc(48);
+        errno = 4321;
+        for (int i = 0; i < 64; i++) free(big[i]);
+        for (int i = 0; i < 2000; i++) free(small[i]);
+        CHECK(errno == 4321, "free changed errno to %d", errno);
+    }
+
+    /* The dynamic loader allocates through the preloaded malloc once it is
+     * relocated: dlopen builds link maps, a failed dlopen makes an error
+     * string that dlerror's caller frees, dlclose frees it all. */
+    for (int round = 0; round < 3; round++) {
+        void *lib = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+        CHECK(lib != NULL, "dlopen libm: %s", dlerror());
+        if (lib) {
+            double (*cosine)(double) = (double (*)(double))dlsym(lib, "cos");
+            CHECK(cosine && cosine(0.0) == 1.0, "cos from the dlopened libm");
+            CHECK(dlclose(lib) == 0, "dlclose");
+        }
+        CHECK(dlopen("libdoes-not-exist.so.9", RTLD_NOW) == NULL, "dlopen of a missing library");
+        const char *err = dlerror();
+        CHECK(err && strstr(err, "libdoes-not-exist"), "dlerror: %s", err ? err : "(null)");
+    }
+
     /* pthread key destructors allocating at thread exit, in every round. */
     pthread_key_create(&key, destructor);
     for (int t = 0; t < 8; t++) {
