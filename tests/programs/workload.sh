@@ -154,14 +154,19 @@ redis_workload() {
   redis-server --port "$port" --bind 127.0.0.1 --protected-mode yes --save "" --appendonly no \
     --dir "$out" --logfile "$out/redis-server.log" --daemonize no \
     --lazyfree-lazy-server-del yes --lazyfree-lazy-user-del yes --lazyfree-lazy-user-flush yes &
-  local pid=$!
-  trap 'kill "$pid" 2> /dev/null || true' EXIT
+  redis_pid=$!
+  trap 'kill "$redis_pid" 2> /dev/null || true' EXIT
   local up=0
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     if [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2> /dev/null)" = PONG ]; then up=1; break; fi
+    kill -0 "$redis_pid" 2> /dev/null || break
     sleep 0.1
   done
-  [ "$up" = 1 ] || { echo "redis-server did not answer on 127.0.0.1:$port" >&2; return 1; }
+  if [ "$up" != 1 ]; then
+    echo "redis-server did not answer on 127.0.0.1:$port; its log:" >&2
+    tail -20 "$out/redis-server.log" >&2 || true
+    return 1
+  fi
   redis-benchmark -h 127.0.0.1 -p "$port" -n "$n" -c 20 -q \
     -t set,get,incr,lpush,rpop,sadd,hset,spop,zadd,lrange_100,mset > "$out/benchmark.log" 2>&1
   local cli=(redis-cli -h 127.0.0.1 -p "$port")
@@ -188,7 +193,7 @@ redis_workload() {
   echo "flushall $("${cli[@]}" flushall async) dbsize after $("${cli[@]}" dbsize)" >> "$out/redis.out"
   "${cli[@]}" shutdown nosave > /dev/null 2>&1 || true
   local rc=0
-  wait "$pid" || rc=$?
+  wait "$redis_pid" || rc=$?
   trap - EXIT
   echo "server exit $rc" >> "$out/redis.out"
   [ "$rc" = 0 ]
