@@ -55,7 +55,7 @@ pub const PROGRAMS: [Program; 4] = [
     },
     Program {
         name: "redis",
-        workload: "redis-server on 127.0.0.1 (lazy freeing on) under redis-benchmark, 11 tests of 20,000 requests, 20 clients",
+        workload: "redis-server on 127.0.0.1 (lazy freeing on) under redis-benchmark, 11 tests of 20,000 requests, 20 clients; Debian links redis-server against jemalloc, so its glibc column (nothing preloaded) runs on jemalloc too",
         present: "command -v redis-server && command -v redis-benchmark && command -v redis-cli",
         install: "apt-get install redis-server=5:7.0.15-1~deb12u10 redis-tools=5:7.0.15-1~deb12u10",
     },
