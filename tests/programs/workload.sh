@@ -104,6 +104,9 @@ git_workload() {
   export GIT_AUTHOR_DATE="2026-01-01T00:00:00Z" GIT_COMMITTER_DATE="2026-01-01T00:00:00Z"
   git init -q -b main "$repo"
   cd "$repo"
+  # No automatic gc in the background: the explicit `git gc` below is the one.
+  git config gc.auto 0
+  git config gc.autoDetach false
   gen() { # gen FIRST LAST SALT [SKIP]: files d<i%40>/f<i>.txt, none in d<SKIP>
     awk -v a="$1" -v b="$2" -v s="$3" -v skip="${4:--1}" 'BEGIN { for (i = a; i <= b; i++) {
       if (i % 40 == skip) continue
