@@ -30,9 +30,9 @@ PY_TESTS_CI="test_dict test_list test_set test_unicode test_json test_re test_th
 PY_TESTS_FULL="$PY_TESTS_CI test_collections test_itertools test_functools test_string test_bytes
   test_array test_struct test_pickle test_zlib test_hashlib test_decimal test_fractions test_heapq
   test_bisect test_deque test_weakref test_gc test_tuple test_long test_float test_math test_csv
-  test_xml_etree test_email test_sqlite3 test_sort test_str test_userdict test_copy test_enum
+  test_xml_etree test_email test_sqlite3 test_sort test_ordered_dict test_userdict test_copy test_enum
   test_dataclasses test_statistics test_textwrap test_difflib test_queue test_sched test_thread
-  test_threading_local test_concurrent_futures"
+  test_threading_local test_base64 test_codecs test_io test_mmap"
 
 python_workload() {
   local py=${PYTHON:-python3} tests=$PY_TESTS_CI jobs=-j4
