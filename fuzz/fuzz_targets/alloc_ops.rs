@@ -71,17 +71,38 @@ enum Api {
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Alloc { api: Api, size: Size, align_log2: u8 },
-    Free { pick: u16, sized: bool },
-    Realloc { pick: u16, size: Size, array: bool },
+    Alloc {
+        api: Api,
+        size: Size,
+        align_log2: u8,
+    },
+    Free {
+        pick: u16,
+        sized: bool,
+    },
+    Realloc {
+        pick: u16,
+        size: Size,
+        array: bool,
+    },
     /// The other thread checks and frees it.
-    HandOff { pick: u16 },
+    HandOff {
+        pick: u16,
+    },
     /// The other thread allocates one and hands it here.
-    Receive { c: bool, size: Size },
+    Receive {
+        c: bool,
+        size: Size,
+    },
     /// Write a new pattern into an object.
-    Rewrite { pick: u16, seed: u8 },
+    Rewrite {
+        pick: u16,
+        seed: u8,
+    },
     /// A request no allocator can serve.
-    Impossible { which: u8 },
+    Impossible {
+        which: u8,
+    },
 }
 
 /// A request size: mostly small, sometimes at class edges, sometimes large.
@@ -100,8 +121,9 @@ impl Size {
             Size::Small(n) => (n % 4097) as usize,
             Size::Edge(i) => {
                 // Class sizes of Go's table and their neighbours.
-                const E: [usize; 12] =
-                    [8, 16, 24, 32, 48, 1024, 8192, 27264, 28672, 32768, 32769, 262144];
+                const E: [usize; 12] = [
+                    8, 16, 24, 32, 48, 1024, 8192, 27264, 28672, 32768, 32769, 262144,
+                ];
                 let e = E[(i as usize / 3) % E.len()];
                 e + (i as usize % 3) - 1
             }
@@ -284,7 +306,10 @@ impl Model {
         if self.live.is_empty() {
             return None;
         }
-        self.live.values().nth(pick as usize % self.live.len()).copied()
+        self.live
+            .values()
+            .nth(pick as usize % self.live.len())
+            .copied()
     }
 }
 
@@ -303,7 +328,11 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
                     RUST.alloc(l)
                 }
             };
-            (p as usize, Owner::Rust { align }, matches!(api, Api::RustZeroed))
+            (
+                p as usize,
+                Owner::Rust { align },
+                matches!(api, Api::RustZeroed),
+            )
         }
         // SAFETY (all C calls below): the C ABI's contract; results checked.
         Api::Malloc => (unsafe { c_abi::malloc(size) } as usize, Owner::C, false),
@@ -315,7 +344,16 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
                 check_zero(p, req, "calloc");
                 let size = usable(p, req);
                 fill(p, size, seed);
-                m.insert(Obj { addr: p, size, req, owner: Owner::C, seed }, "calloc");
+                m.insert(
+                    Obj {
+                        addr: p,
+                        size,
+                        req,
+                        owner: Owner::C,
+                        seed,
+                    },
+                    "calloc",
+                );
             }
             return;
         }
@@ -323,15 +361,29 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
             let a = align.max(8);
             let mut out: *mut c_void = std::ptr::null_mut();
             let r = unsafe { c_abi::posix_memalign(&mut out, a, size) };
-            assert!(r == 0 || r == libc::ENOMEM, "posix_memalign({a}, {size}) = {r}");
+            assert!(
+                r == 0 || r == libc::ENOMEM,
+                "posix_memalign({a}, {size}) = {r}"
+            );
             (if r == 0 { out as usize } else { 0 }, Owner::C, false)
         }
-        Api::AlignedAlloc => (unsafe { c_abi::aligned_alloc(align, size) } as usize, Owner::C, false),
-        Api::Memalign => (unsafe { c_abi::memalign(align, size) } as usize, Owner::C, false),
+        Api::AlignedAlloc => (
+            unsafe { c_abi::aligned_alloc(align, size) } as usize,
+            Owner::C,
+            false,
+        ),
+        Api::Memalign => (
+            unsafe { c_abi::memalign(align, size) } as usize,
+            Owner::C,
+            false,
+        ),
         Api::Valloc => (unsafe { c_abi::valloc(size) } as usize, Owner::C, false),
         Api::Pvalloc => (unsafe { c_abi::pvalloc(size) } as usize, Owner::C, false),
     };
-    assert!(p != 0, "{api:?} of {size} bytes aligned {align} returned null");
+    assert!(
+        p != 0,
+        "{api:?} of {size} bytes aligned {align} returned null"
+    );
     let want_align = match api {
         Api::Malloc => {
             if size > 8 {
@@ -348,7 +400,11 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
     let (size, req) = match owner {
         Owner::Rust { .. } => (size.max(1), size.max(1)),
         Owner::C => {
-            let req = if matches!(api, Api::Pvalloc) { size.max(1).next_multiple_of(4096) } else { size };
+            let req = if matches!(api, Api::Pvalloc) {
+                size.max(1).next_multiple_of(4096)
+            } else {
+                size
+            };
             (usable(p, req), size)
         }
     };
@@ -356,7 +412,16 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
         check_zero(p, size, "alloc_zeroed");
     }
     fill(p, size, seed);
-    m.insert(Obj { addr: p, size, req, owner, seed }, "alloc");
+    m.insert(
+        Obj {
+            addr: p,
+            size,
+            req,
+            owner,
+            seed,
+        },
+        "alloc",
+    );
 }
 
 /// `malloc_usable_size(p)`, checked to cover `req`.
@@ -378,7 +443,12 @@ fn realloc(mut o: Obj, new: usize, array: bool, m: &mut Model) {
             assert_eq!(p % align, 0, "realloc lost alignment {align}");
             let moved = Obj { addr: p, ..o };
             check(&moved, new, "GlobalAlloc::realloc");
-            o = Obj { addr: p, size: new, req: new, ..o };
+            o = Obj {
+                addr: p,
+                size: new,
+                req: new,
+                ..o
+            };
         }
         Owner::C => {
             // SAFETY: a live C ABI object.
@@ -390,7 +460,11 @@ fn realloc(mut o: Obj, new: usize, array: bool, m: &mut Model) {
                     c_abi::realloc(o.addr as *mut c_void, new) as usize
                 }
             };
-            let new = if array && new > 0 { new / (new % 5 + 1) * (new % 5 + 1) } else { new };
+            let new = if array && new > 0 {
+                new / (new % 5 + 1) * (new % 5 + 1)
+            } else {
+                new
+            };
             if new == 0 {
                 // glibc's rule, which the C ABI follows: realloc(p, 0) frees p.
                 assert_eq!(p, 0, "realloc(p, 0) returned a pointer");
@@ -401,7 +475,12 @@ fn realloc(mut o: Obj, new: usize, array: bool, m: &mut Model) {
             // Kept: what was asked for before, up to the new size.
             let moved = Obj { addr: p, ..o };
             check(&moved, new.min(o.req), "realloc");
-            o = Obj { addr: p, size: usable(p, new), req: new, ..o };
+            o = Obj {
+                addr: p,
+                size: usable(p, new),
+                req: new,
+                ..o
+            };
         }
     }
     fill(o.addr, o.size, o.seed);
@@ -445,7 +524,11 @@ fuzz_target!(|data: &[u8]| {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
         seed = seed.wrapping_add(1);
         match op {
-            Op::Alloc { api, size, align_log2 } => {
+            Op::Alloc {
+                api,
+                size,
+                align_log2,
+            } => {
                 let size = size.bytes();
                 if m.bytes + size <= MAX_LIVE_BYTES {
                     alloc(api, size, align_log2, seed, &mut m);
