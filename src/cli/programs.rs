@@ -43,7 +43,7 @@ pub const PROGRAMS: [Program; 4] = [
     },
     Program {
         name: "sqlite",
-        workload: "sqlite3 shell: 2,000 + 20,000 generated rows, three indexes, a join, a window query, updates, deletes, VACUUM, integrity check",
+        workload: "sqlite3 shell: 20,000 + 200,000 generated rows, three indexes, a join, a window query, updates, deletes, VACUUM, integrity check",
         present: "command -v sqlite3",
         install: "apt-get install sqlite3=3.40.1-2+deb12u2",
     },
@@ -242,7 +242,14 @@ pub fn render(results: &Path, out: &Path) -> Result<usize> {
     }
     let mut chart_series: Vec<(String, Vec<Option<f64>>)> = allocs
         .iter()
-        .map(|a| (a.name().to_string(), Vec::new()))
+        .map(|a| {
+            let name = if *a == Alloc::System {
+                "glibc"
+            } else {
+                a.name()
+            };
+            (name.to_string(), Vec::new())
+        })
         .collect();
     let mut categories = Vec::new();
     for (p, doc) in &docs {
