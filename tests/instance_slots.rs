@@ -4,7 +4,8 @@
 //! ninth instance ever created shared the first one's slot even when
 //! instances 2 to 8 were long gone, and the two then evicted each other's
 //! thread cache (a flush of every class) on every switch: here, 1,000
-//! refills from the central list each instead of one. Now a new instance
+//! refills from the central list each instead of a handful (a cache's
+//! slow start, `thread_cache.rs`). Now a new instance
 //! takes the least used slot and a dropped one gives its slot back.
 //!
 //! Its own test binary, so that no other test creates instances meanwhile.
@@ -33,7 +34,7 @@ fn the_ninth_instance_does_not_evict_the_first_ones_cache() {
         }
         let (f, n) = (FIRST.stats(), ninth.stats());
         assert!(
-            f.central_refills <= 2 && n.central_refills <= 2,
+            f.central_refills <= 8 && n.central_refills <= 8,
             "refills from the central list: first {}, ninth {} (evicting each other?)",
             f.central_refills,
             n.central_refills

@@ -20,6 +20,13 @@
 //! loses is the other threads' caches: objects cached there stay out of
 //! the child's heap for good (a bounded leak, in the child only).
 //!
+//! Order among handlers: glibc runs *prepare* handlers in the reverse order
+//! of registration and *child* handlers in order. Ours are registered at the
+//! process's first allocation (before `main` under `LD_PRELOAD`), so nearly
+//! every other library's prepare handler runs before ours and may still
+//! allocate, and our child handler runs first. A prepare handler registered
+//! even earlier that allocates would spin on our locks: none is known.
+//!
 //! A child made by a raw `clone` system call (no `fork()` wrapper) runs no
 //! handlers: it may allocate if no other thread held a lock at that moment.
 

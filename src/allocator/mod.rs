@@ -31,7 +31,8 @@
 //! 1. Pop the head of the thread cache's list for *c* (no lock, no atomic
 //!    read-modify-write). This is the fast path, inlined into the caller.
 //! 2. If the list is empty, take a batch from the central list for *c*
-//!    (lock *c*): objects from its partial spans.
+//!    (lock *c*): objects from its partial spans (a short batch at first,
+//!    doubling up to the class's batch: `thread_cache.rs`).
 //! 3. If the central list has no partial span, get a span of the class's
 //!    page count from the page heap (lock the heap): a free run, else pages
 //!    cut from the current arena.

@@ -8,7 +8,10 @@
 //! cache belongs to the OS thread. A [`ThreadCache`] holds, per class, a
 //! singly linked list of free objects (linked through their first word) and
 //! its limit. An allocation pops, a free pushes; when a list is empty it
-//! takes a batch from the class's central list ("refill"), when it grows to
+//! takes a batch from the class's central list ("refill": 8 objects the
+//! first time in a cache's life, twice as many each time after, up to the
+//! class's batch, so a short-lived thread neither fetches nor, at its exit,
+//! carries back objects it never needed), when it grows to
 //! its limit (about 64 KiB worth, at least two batches, see `span.rs`) it
 //! gives one batch back ("flush"). Each call
 //! stores one packed counter (count and requested bytes) and no list
@@ -174,8 +177,16 @@ pub(crate) struct ThreadCache {
     /// Address of the owning thread's thread-local block (0 while idle), to
     /// recognise the cache of a thread that exited without a flush.
     owner: usize,
+    /// Objects the next refill of each class asks the central list for
+    /// (0: [`FIRST_BATCH`]); see [`refill`].
+    refill_batch: [u16; NUM_CLASSES],
     _shared: PhantomPinned,
 }
+
+/// The first refill of a class in a cache's life asks for this many objects
+/// (or the class's batch, if smaller); each later refill asks for twice as
+/// many as the one before, up to the class's batch (`span.rs`).
+const FIRST_BATCH: u32 = 8;
 
 /// Entries of a heap's table of caches by owner (see [`CacheRegistry::owned`]).
 const OWNED_ENTRIES: usize = 256;
@@ -288,10 +299,12 @@ impl CacheRegistry {
         &self.idle
     }
 
-    /// Parks an empty cache for reuse.
+    /// Parks an empty cache for reuse; its next thread starts slow again.
     fn put(&self, c: *mut ThreadCache) {
         // SAFETY: c is a valid cache its owner gives up.
         let tls = core::mem::replace(unsafe { &mut (*c).owner }, 0);
+        // SAFETY: as above.
+        unsafe { (*c).refill_batch = [0; NUM_CLASSES] };
         let _ = self.owned[owned_entry(tls)].compare_exchange(c, ptr::null_mut(), AcqRel, Relaxed);
         let mut idle = self.idle.lock();
         // SAFETY: c is a valid cache no thread uses any more.
@@ -332,8 +345,10 @@ fn set_check(list: &mut FreeList) {
     list.check_at = u64::from(list.max.saturating_sub(list.len)) << 32;
 }
 
-/// Takes `batch` objects for `class` from the central list; hands the first
-/// to the caller and keeps the rest. Null if the OS refused memory.
+/// Refills the list of `class` and hands its first object to the caller:
+/// the objects this thread freed if there are any (topped up from the
+/// central list while the class is in slow start, see [`from_central`]),
+/// else a batch from the central list. Null if the OS refused memory.
 #[cold]
 #[inline(never)]
 pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
@@ -347,31 +362,61 @@ pub(crate) fn refill(cache: &mut ThreadCache, class: usize) -> *mut u8 {
         // SAFETY: objects on a cache list are free slots linked through their first word.
         list.head = unsafe { (*o).next };
         list.freed = ptr::null_mut();
+        if cache.refill_batch[class] & BATCH_GROWN == 0 {
+            // Still in slow start: a thread that reuses what it frees would
+            // otherwise circulate its first small batch for good, and come
+            // here once per batch. Grow the list too.
+            let _ = from_central(cache, class, false);
+        }
         return o.cast();
     }
-    // From the central list: fold first, so that `len` is exact before the
-    // chain is added and a thread that only allocates folds once per batch.
+    from_central(cache, class, true)
+}
+
+/// Marks a class of [`ThreadCache::refill_batch`] whose slow start is over.
+const BATCH_GROWN: u16 = 1 << 15;
+
+/// Takes a batch from the central list: hands its first object to the
+/// caller (`take_one`) or puts them all on the list. Slow start: a
+/// short-lived thread that needs a few objects of a class takes a few, not a
+/// whole batch that its exit would carry back one by one; one that keeps
+/// allocating reaches the class's full batch within four refills.
+fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u8 {
+    // Fold first, so that `len` is exact before the chain is added and a
+    // thread that only allocates folds once per batch.
     fold(cache, class);
     // SAFETY: a cache's heap outlives it (heaps are never freed).
     let heap = unsafe { &*cache.heap };
     let info = &heap.info[class];
+    let want = match u32::from(cache.refill_batch[class] & !BATCH_GROWN) {
+        0 => FIRST_BATCH.min(info.batch),
+        n => n,
+    };
+    let next = (want * 2).min(info.batch);
+    cache.refill_batch[class] = next as u16 | if want == info.batch { BATCH_GROWN } else { 0 };
     let chain = heap.central[class]
         .lock()
-        .refill(class, info, &heap.map, &heap.pages, info.batch);
+        .refill(class, info, &heap.map, &heap.pages, want);
     if chain.len == 0 {
         return ptr::null_mut();
     }
     let list = &mut cache.lists[class];
     // SAFETY: the chain's objects are free slots handed to this cache.
-    unsafe {
+    let first = unsafe {
         (*chain.tail).next = list.head;
-        list.head = (*chain.head).next;
-    }
+        if take_one {
+            list.head = (*chain.head).next;
+            chain.head
+        } else {
+            list.head = chain.head;
+            ptr::null_mut()
+        }
+    };
     // The whole chain counts; the caller counts the first object's allocation.
     list.len += chain.len;
     set_check(list);
     bump(&cache.counters.refills, 1);
-    chain.head.cast()
+    first.cast()
 }
 
 /// The length check of the free path: folds the counters and gives one
