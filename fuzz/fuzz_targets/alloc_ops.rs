@@ -46,7 +46,11 @@ enum Owner {
 #[derive(Clone, Copy, Debug)]
 struct Obj {
     addr: usize,
+    /// Bytes the model owns and checks: the request, or for a C object all
+    /// of `malloc_usable_size` (a C program may use it all).
     size: usize,
+    /// The size asked for (what realloc must keep, what free_sized is told).
+    req: usize,
     owner: Owner,
     /// Seed of the byte pattern last written.
     seed: u8,
@@ -61,21 +65,44 @@ enum Api {
     PosixMemalign,
     AlignedAlloc,
     Memalign,
+    Valloc,
+    Pvalloc,
 }
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Alloc { api: Api, size: Size, align_log2: u8 },
-    Free { pick: u16, sized: bool },
-    Realloc { pick: u16, size: Size },
+    Alloc {
+        api: Api,
+        size: Size,
+        align_log2: u8,
+    },
+    Free {
+        pick: u16,
+        sized: bool,
+    },
+    Realloc {
+        pick: u16,
+        size: Size,
+        array: bool,
+    },
     /// The other thread checks and frees it.
-    HandOff { pick: u16 },
+    HandOff {
+        pick: u16,
+    },
     /// The other thread allocates one and hands it here.
-    Receive { c: bool, size: Size },
+    Receive {
+        c: bool,
+        size: Size,
+    },
     /// Write a new pattern into an object.
-    Rewrite { pick: u16, seed: u8 },
+    Rewrite {
+        pick: u16,
+        seed: u8,
+    },
     /// A request no allocator can serve.
-    Impossible { which: u8 },
+    Impossible {
+        which: u8,
+    },
 }
 
 /// A request size: mostly small, sometimes at class edges, sometimes large.
@@ -94,8 +121,9 @@ impl Size {
             Size::Small(n) => (n % 4097) as usize,
             Size::Edge(i) => {
                 // Class sizes of Go's table and their neighbours.
-                const E: [usize; 12] =
-                    [8, 16, 24, 32, 48, 1024, 8192, 27264, 28672, 32768, 32769, 262144];
+                const E: [usize; 12] = [
+                    8, 16, 24, 32, 48, 1024, 8192, 27264, 28672, 32768, 32769, 262144,
+                ];
                 let e = E[(i as usize / 3) % E.len()];
                 e + (i as usize % 3) - 1
             }
@@ -159,7 +187,7 @@ fn release(o: &Obj, sized: bool) {
             // SAFETY: from the C ABI, freed once.
             unsafe {
                 if sized {
-                    c_abi::free_sized(o.addr as *mut c_void, o.size)
+                    c_abi::free_sized(o.addr as *mut c_void, o.req)
                 } else {
                     c_abi::free(o.addr as *mut c_void)
                 }
@@ -208,7 +236,13 @@ fn peer() -> &'static Mutex<Peer> {
                         let o = if c {
                             // SAFETY: C ABI malloc.
                             let p = unsafe { c_abi::malloc(size) } as usize;
-                            (p != 0).then_some(Obj { addr: p, size, owner: Owner::C, seed })
+                            (p != 0).then(|| Obj {
+                                addr: p,
+                                size: usable(p, size),
+                                req: size,
+                                owner: Owner::C,
+                                seed,
+                            })
                         } else {
                             let l = Layout::from_size_align(size.max(1), 8).unwrap();
                             // SAFETY: non-zero size layout.
@@ -216,6 +250,7 @@ fn peer() -> &'static Mutex<Peer> {
                             (p != 0).then(|| Obj {
                                 addr: p,
                                 size: size.max(1),
+                                req: size.max(1),
                                 owner: Owner::Rust { align: 8 },
                                 seed,
                             })
@@ -271,7 +306,10 @@ impl Model {
         if self.live.is_empty() {
             return None;
         }
-        self.live.values().nth(pick as usize % self.live.len()).copied()
+        self.live
+            .values()
+            .nth(pick as usize % self.live.len())
+            .copied()
     }
 }
 
@@ -290,18 +328,32 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
                     RUST.alloc(l)
                 }
             };
-            (p as usize, Owner::Rust { align }, matches!(api, Api::RustZeroed))
+            (
+                p as usize,
+                Owner::Rust { align },
+                matches!(api, Api::RustZeroed),
+            )
         }
         // SAFETY (all C calls below): the C ABI's contract; results checked.
         Api::Malloc => (unsafe { c_abi::malloc(size) } as usize, Owner::C, false),
         Api::Calloc => {
             let n = (size % 7) + 1;
             let p = unsafe { c_abi::calloc(n, size / n) } as usize;
-            let size = (size / n) * n;
+            let req = (size / n) * n;
             if p != 0 {
-                check_zero(p, size, "calloc");
+                check_zero(p, req, "calloc");
+                let size = usable(p, req);
                 fill(p, size, seed);
-                m.insert(Obj { addr: p, size, owner: Owner::C, seed }, "calloc");
+                m.insert(
+                    Obj {
+                        addr: p,
+                        size,
+                        req,
+                        owner: Owner::C,
+                        seed,
+                    },
+                    "calloc",
+                );
             }
             return;
         }
@@ -309,13 +361,29 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
             let a = align.max(8);
             let mut out: *mut c_void = std::ptr::null_mut();
             let r = unsafe { c_abi::posix_memalign(&mut out, a, size) };
-            assert!(r == 0 || r == libc::ENOMEM, "posix_memalign({a}, {size}) = {r}");
+            assert!(
+                r == 0 || r == libc::ENOMEM,
+                "posix_memalign({a}, {size}) = {r}"
+            );
             (if r == 0 { out as usize } else { 0 }, Owner::C, false)
         }
-        Api::AlignedAlloc => (unsafe { c_abi::aligned_alloc(align, size) } as usize, Owner::C, false),
-        Api::Memalign => (unsafe { c_abi::memalign(align, size) } as usize, Owner::C, false),
+        Api::AlignedAlloc => (
+            unsafe { c_abi::aligned_alloc(align, size) } as usize,
+            Owner::C,
+            false,
+        ),
+        Api::Memalign => (
+            unsafe { c_abi::memalign(align, size) } as usize,
+            Owner::C,
+            false,
+        ),
+        Api::Valloc => (unsafe { c_abi::valloc(size) } as usize, Owner::C, false),
+        Api::Pvalloc => (unsafe { c_abi::pvalloc(size) } as usize, Owner::C, false),
     };
-    assert!(p != 0, "{api:?} of {size} bytes aligned {align} returned null");
+    assert!(
+        p != 0,
+        "{api:?} of {size} bytes aligned {align} returned null"
+    );
     let want_align = match api {
         Api::Malloc => {
             if size > 8 {
@@ -325,26 +393,46 @@ fn alloc(api: Api, size: usize, align_log2: u8, seed: u8, m: &mut Model) {
             }
         }
         Api::PosixMemalign => align.max(8),
+        Api::Valloc | Api::Pvalloc => 4096,
         _ => align,
     };
     assert_eq!(p % want_align, 0, "{api:?}({size}, align {align}) = {p:#x}");
-    let size = match owner {
-        Owner::Rust { .. } => size.max(1),
+    let (size, req) = match owner {
+        Owner::Rust { .. } => (size.max(1), size.max(1)),
         Owner::C => {
-            // SAFETY: a live C ABI object.
-            let usable = unsafe { c_abi::malloc_usable_size(p as *mut c_void) };
-            assert!(usable >= size, "usable {usable} < {size}");
-            size
+            let req = if matches!(api, Api::Pvalloc) {
+                size.max(1).next_multiple_of(4096)
+            } else {
+                size
+            };
+            (usable(p, req), size)
         }
     };
     if zeroed {
         check_zero(p, size, "alloc_zeroed");
     }
     fill(p, size, seed);
-    m.insert(Obj { addr: p, size, owner, seed }, "alloc");
+    m.insert(
+        Obj {
+            addr: p,
+            size,
+            req,
+            owner,
+            seed,
+        },
+        "alloc",
+    );
 }
 
-fn realloc(mut o: Obj, new: usize, m: &mut Model) {
+/// `malloc_usable_size(p)`, checked to cover `req`.
+fn usable(p: usize, req: usize) -> usize {
+    // SAFETY: p is a live C ABI object.
+    let u = unsafe { c_abi::malloc_usable_size(p as *mut c_void) };
+    assert!(u >= req, "malloc_usable_size {u} < request {req} at {p:#x}");
+    u
+}
+
+fn realloc(mut o: Obj, new: usize, array: bool, m: &mut Model) {
     match o.owner {
         Owner::Rust { align } => {
             let new = new.max(1);
@@ -355,11 +443,28 @@ fn realloc(mut o: Obj, new: usize, m: &mut Model) {
             assert_eq!(p % align, 0, "realloc lost alignment {align}");
             let moved = Obj { addr: p, ..o };
             check(&moved, new, "GlobalAlloc::realloc");
-            o = Obj { addr: p, size: new, ..o };
+            o = Obj {
+                addr: p,
+                size: new,
+                req: new,
+                ..o
+            };
         }
         Owner::C => {
             // SAFETY: a live C ABI object.
-            let p = unsafe { c_abi::realloc(o.addr as *mut c_void, new) } as usize;
+            let p = unsafe {
+                if array && new > 0 {
+                    let n = new % 5 + 1;
+                    c_abi::reallocarray(o.addr as *mut c_void, n, new / n) as usize
+                } else {
+                    c_abi::realloc(o.addr as *mut c_void, new) as usize
+                }
+            };
+            let new = if array && new > 0 {
+                new / (new % 5 + 1) * (new % 5 + 1)
+            } else {
+                new
+            };
             if new == 0 {
                 // glibc's rule, which the C ABI follows: realloc(p, 0) frees p.
                 assert_eq!(p, 0, "realloc(p, 0) returned a pointer");
@@ -367,9 +472,15 @@ fn realloc(mut o: Obj, new: usize, m: &mut Model) {
             }
             assert!(p != 0, "realloc of {} to {new} returned null", o.size);
             assert_eq!(p % if new > 8 { 16 } else { 8 }, 0, "realloc alignment");
+            // Kept: what was asked for before, up to the new size.
             let moved = Obj { addr: p, ..o };
-            check(&moved, new, "realloc");
-            o = Obj { addr: p, size: new, ..o };
+            check(&moved, new.min(o.req), "realloc");
+            o = Obj {
+                addr: p,
+                size: usable(p, new),
+                req: new,
+                ..o
+            };
         }
     }
     fill(o.addr, o.size, o.seed);
@@ -413,7 +524,11 @@ fuzz_target!(|data: &[u8]| {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
         seed = seed.wrapping_add(1);
         match op {
-            Op::Alloc { api, size, align_log2 } => {
+            Op::Alloc {
+                api,
+                size,
+                align_log2,
+            } => {
                 let size = size.bytes();
                 if m.bytes + size <= MAX_LIVE_BYTES {
                     alloc(api, size, align_log2, seed, &mut m);
@@ -425,12 +540,12 @@ fuzz_target!(|data: &[u8]| {
                     release(&o, sized);
                 }
             }
-            Op::Realloc { pick, size } => {
+            Op::Realloc { pick, size, array } => {
                 let new = size.bytes();
                 if m.bytes + new <= MAX_LIVE_BYTES {
                     if let Some(o) = m.take(pick) {
                         check(&o, o.size, "before realloc");
-                        realloc(o, new, &mut m);
+                        realloc(o, new, array, &mut m);
                     }
                 }
             }

@@ -12,6 +12,12 @@
 //! | `jemalloc` | `libjemalloc.so.2` | Debian `libjemalloc2` [`JEMALLOC_DEB`] |
 //! | `tcmalloc` | `libtcmalloc_minimal.so.4` | Debian `libtcmalloc-minimal4` [`TCMALLOC_DEB`] |
 //!
+//! GoAlloc's library is looked for next to this binary's target folder, then
+//! in `CARGO_TARGET_DIR` and the source tree's `target/`; when none exists and
+//! the source tree is there, it is built (saying so). An existing library is
+//! used as it is: after changing the allocator, rebuild it with
+//! [`GOALLOC_BUILD`] (tests/programs/run.sh does).
+//!
 //! The fact a reader would get wrong: preloading works only for dynamically
 //! linked programs, and it replaces `malloc` for the program *and every
 //! library it loads*; a statically linked program (or one that calls its own

@@ -18,7 +18,7 @@
 #   redis   redis-server on 127.0.0.1 under redis-benchmark (bounded request count):
 #           no errors, the same keys and sizes, INFO memory read back, clean shutdown
 # Default: the CI sizes (a few minutes on two cores). --full: bigger workloads
-# and about 45 CPython test files (tens of minutes).
+# and 50 CPython test files (a few minutes more).
 #
 # Missing programs are installed from Debian at pinned versions when this runs
 # as root with apt-get; otherwise that program is skipped with a message.
