@@ -9,7 +9,7 @@
 //! ```sh
 //! COOKBOOK_ALLOC=system cargo bench --bench tuning
 //! COOKBOOK_ALLOC=system COOKBOOK_TUNE=glibc-no-mmap cargo bench --bench tuning
-//! COOKBOOK_ALLOC=goalloc COOKBOOK_TUNE=goalloc-scavenge-1g cargo bench --bench tuning
+//! COOKBOOK_ALLOC=goalloc COOKBOOK_TUNE=goalloc-scavenge-0 cargo bench --bench tuning
 //! COOKBOOK_ALLOC=jemalloc _RJEM_MALLOC_CONF=oversize_threshold:0 cargo bench --bench tuning
 //! COOKBOOK_ALLOC=mimalloc MIMALLOC_PURGE_DELAY=0 cargo bench --bench tuning
 //! ```

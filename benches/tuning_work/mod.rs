@@ -89,21 +89,23 @@ pub enum Tune {
     /// (do not give the top of the heap back). The mmap threshold itself
     /// cannot be raised above 32 MiB on 64-bit glibc.
     GlibcNoMmap,
-    /// `GoAlloc`: keep up to 1 GiB of idle pages resident (default 64 MiB).
-    GoScavengeHigh,
+    /// `GoAlloc`: a scavenger threshold of 0, so every freed page goes back to
+    /// the OS at once (by default idle pages are kept up to the retention goal:
+    /// 110% of the recent peak in use, with no cap).
+    GoScavengeZero,
 }
 
 impl Tune {
     const ALL: [(&'static str, Tune); 2] = [
         ("glibc-no-mmap", Tune::GlibcNoMmap),
-        ("goalloc-scavenge-1g", Tune::GoScavengeHigh),
+        ("goalloc-scavenge-0", Tune::GoScavengeZero),
     ];
 
     /// How the tables name it.
     pub fn label(self) -> &'static str {
         match self {
             Tune::GlibcNoMmap => "mallopt(M_MMAP_MAX, 0), mallopt(M_TRIM_THRESHOLD, 1 GiB)",
-            Tune::GoScavengeHigh => "set_scavenge_threshold(1 GiB)",
+            Tune::GoScavengeZero => "set_scavenge_threshold(0)",
         }
     }
 }
@@ -141,7 +143,7 @@ pub fn apply_setting(which: crate::common::Which, goalloc: &alloc_cookbook::GoAl
                 libc::mallopt(libc::M_MMAP_MAX, 0) == 1
                     && libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30) == 1
             },
-            (Tune::GoScavengeHigh, Which::GoAlloc) => goalloc.set_scavenge_threshold(1 << 30),
+            (Tune::GoScavengeZero, Which::GoAlloc) => goalloc.set_scavenge_threshold(0),
             _ => {
                 eprintln!(
                     "error: COOKBOOK_TUNE={:?} does not apply to COOKBOOK_ALLOC={}",

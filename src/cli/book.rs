@@ -48,7 +48,7 @@ pub const BENCHES: [&str; 11] = [
 /// value. The bench names each row after what was set.
 pub const TUNING_RUNS: [(&str, &str, &str); 5] = [
     ("system", "COOKBOOK_TUNE", "glibc-no-mmap"),
-    ("goalloc", "COOKBOOK_TUNE", "goalloc-scavenge-1g"),
+    ("goalloc", "COOKBOOK_TUNE", "goalloc-scavenge-0"),
     ("jemalloc", "_RJEM_MALLOC_CONF", "oversize_threshold:0"),
     ("jemalloc", "_RJEM_MALLOC_CONF", "dirty_decay_ms:-1"),
     ("mimalloc", "MIMALLOC_PURGE_DELAY", "0"),
@@ -211,10 +211,17 @@ pub fn run(args: &[String]) -> Result<()> {
 
     // `--only programs` measures the real programs alone (no bench build).
     if opts.bench && !selected.is_empty() {
-        for sub in ["allocs", "metrics", "criterion"] {
-            let _ = std::fs::remove_dir_all(results.join(sub));
+        if opts.only.is_none() {
+            for sub in ["allocs", "metrics", "criterion"] {
+                let _ = std::fs::remove_dir_all(results.join(sub));
+            }
         }
         for b in &selected {
+            // A partial run (--only) replaces only the selected benches'
+            // results; the others stay, so their tables still render.
+            for sub in ["allocs", "metrics"] {
+                let _ = std::fs::remove_file(results.join(sub).join(format!("{b}.jsonl")));
+            }
             // Clear this bench's old callgrind results only.
             for a in render::ALLOCATORS {
                 let _ = std::fs::remove_dir_all(
