@@ -554,7 +554,7 @@ pub fn generate_static(out: &Path) -> Result<()> {
             "waste (% of the usable bytes)",
             &[
                 series("Go classes", false, &|r| r.go),
-                series("GoAlloc via malloc (measured)", false, &|r| r.goalloc),
+                series("GoAlloc (measured)", false, &|r| r.goalloc),
                 series("glibc (measured)", false, &|r| r.glibc),
                 series("mimalloc (measured)", false, &|r| r.mimalloc),
                 series("jemalloc (measured)", false, &|r| r.jemalloc),
