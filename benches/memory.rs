@@ -13,9 +13,8 @@
 mod common;
 mod memory_work;
 
-use memory_work::{
-    churn_one_thread, churn_threads, rss_and_peak, STEPS, STEPS_PER_THREAD, THREADS,
-};
+use common::rss_and_peak;
+use memory_work::{churn_one_thread, churn_threads, STEPS, STEPS_PER_THREAD, THREADS};
 
 #[global_allocator]
 static A: common::BenchAlloc = common::bench_alloc();

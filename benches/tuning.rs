@@ -24,8 +24,9 @@
 mod common;
 mod tuning_work;
 
+use common::{reset_peak, rss_and_peak};
 use std::hint::black_box;
-use tuning_work::{fresh_buffer, reset_peak, rss_and_peak, tokens_boxed, tokens_inline};
+use tuning_work::{fresh_buffer, tokens_boxed, tokens_inline};
 
 #[global_allocator]
 static A: common::BenchAlloc = common::bench_alloc();
@@ -36,9 +37,9 @@ const BENCH: &str = "tuning";
 /// resident memory once it has freed everything.
 fn record_memory(group: &str, variant: &str, param: &str, f: impl Fn() -> usize) {
     let reset = reset_peak();
-    let faults = tuning_work::minor_faults();
+    let faults = common::minor_faults();
     black_box(f());
-    let faults = tuning_work::minor_faults() - faults;
+    let faults = common::minor_faults() - faults;
     common::record_metric(
         BENCH,
         group,

@@ -10,8 +10,9 @@
 mod common;
 mod zeroed_work;
 
+use common::minor_faults;
 use std::hint::black_box;
-use zeroed_work::{alloc_then_memset, alloc_zeroed_block, minor_faults, vec_of_zeros, SIZES};
+use zeroed_work::{alloc_then_memset, alloc_zeroed_block, vec_of_zeros, SIZES};
 
 #[global_allocator]
 static A: common::BenchAlloc = common::bench_alloc();

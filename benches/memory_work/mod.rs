@@ -96,19 +96,6 @@ pub fn churn_threads() {
 }
 // ANCHOR_END: workloads
 
-/// This process's resident set and high-water mark in bytes (`/proc/self/status`).
-pub fn rss_and_peak() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
 /// Asks the allocator under the bench to give its free memory back to the
 /// OS now, and returns the call's name: glibc's `malloc_trim(0)`,
 /// `GoAlloc::free_os_memory()`, mimalloc's `mi_collect(true)`, jemalloc's

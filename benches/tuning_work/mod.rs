@@ -165,36 +165,3 @@ pub fn apply_setting(which: crate::common::Which, goalloc: &alloc_cookbook::GoAl
         parts.join(", ")
     }
 }
-
-/// This process's resident set and its high-water mark, in bytes, from
-/// `/proc/self/status` (`None` where there is none).
-pub fn rss_and_peak() -> Option<(u64, u64)> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        s.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
-/// Resets the high-water mark to the current resident set (Linux: writing
-/// 5 to `/proc/self/clear_refs`). Returns whether it worked.
-pub fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-/// Minor page faults of this process so far (`getrusage`).
-pub fn minor_faults() -> u64 {
-    // SAFETY: getrusage writes one rusage struct, which we own.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
-            u.ru_minflt as u64
-        } else {
-            0
-        }
-    }
-}

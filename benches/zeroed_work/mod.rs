@@ -89,16 +89,3 @@ pub fn vec_of_zeros(n: usize) -> usize {
     unsafe { touch(black_box(v.as_mut_ptr()), n) }
 }
 // ANCHOR_END: workloads
-
-/// Minor page faults of this process so far (`getrusage`).
-pub fn minor_faults() -> u64 {
-    // SAFETY: getrusage writes one rusage struct, which we own.
-    unsafe {
-        let mut u: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
-            u.ru_minflt as u64
-        } else {
-            0
-        }
-    }
-}
