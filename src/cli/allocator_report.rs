@@ -88,12 +88,14 @@ pub fn fragmentation(out: &Path) -> Result<(), String> {
     let _ = writeln!(
         md,
         "![Bytes requested, handed out, in spans and resident over a churn workload](../generated/fragmentation.svg)\n\n\
-         <p class=\"chart-numbers\">The chart's numbers at the end of each phase: the table below.</p>\n"
+         <p class=\"chart-numbers\">The chart's numbers at the end of each phase: \
+         <a href=\"#fragmentation-numbers\">the table below</a>.</p>\n"
     );
     let _ = writeln!(
         md,
         "*Workload: `fragmentation::churn_timeline({SEED}, {STEPS})` on a private `GoAlloc`. Counts are deterministic for a seed.*\n"
     );
+    md.push_str("<span id=\"fragmentation-numbers\"></span>\n\n");
     md.push_str("| end of phase | step | live objects | requested | handed out | in spans | resident | in spans / requested |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (i, s) in samples.iter().enumerate() {
         let last_of_phase = samples.get(i + 1).is_none_or(|n| n.phase != s.phase);

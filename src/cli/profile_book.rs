@@ -388,6 +388,9 @@ fn real_world_profiles(shim: &Path, real_world: &Path, work: &Path, out: &Path) 
         s,
         "\nThe naive step's request sizes, as `cookbook profile --svg` draws them:\n\n\
          ![Request sizes of the naive step](generated/{svg})\n\n\
+         <p class=\"chart-numbers\">The chart's numbers: the most frequent sizes in \
+         <a href=\"#the-case-study-profiled\">the table above</a>; every size of the \
+         histogram is in `cookbook profile --json`.</p>\n\n\
          The naive step's top call sites by count:\n"
     );
     let _ = writeln!(s, "| allocations | bytes | site |\n|---:|---:|---|");

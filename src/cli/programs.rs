@@ -325,7 +325,9 @@ pub fn render(results: &Path, out: &Path) -> Result<usize> {
     if measured > 0 {
         notes.insert_str(
             0,
-            "![Wall time of real programs as a ratio to glibc](generated/programs-wall.svg)\n\n",
+            "![Wall time of real programs as a ratio to glibc](generated/programs-wall.svg)\n\n\
+             <p class=\"chart-numbers\">The chart's numbers: \
+             <a href=\"#time-and-memory-of-real-programs\">the wall-time table above</a>.</p>\n\n",
         );
     }
     write("programs-notes.md", notes)?;
