@@ -17,7 +17,8 @@
 mod common;
 
 use alloc_recipes::size_aligned::{
-    class_capacity, CompactRecord, PaddedRecord, TokenBoxed, TokenInline,
+    boxed_tokens, class_capacity, inline_tokens, CompactRecord, PaddedRecord, TokenBoxed,
+    TokenInline,
 };
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -185,29 +186,13 @@ fn main() {
         let name = "1M tokens, 1% rare large variant";
         let mut g = common::group(&mut c, BENCH, name);
         g.case("large variant inline", "64 B token", || {
-            let v: Vec<TokenInline> = (0..N)
-                .map(|i| {
-                    if i % 100 == 0 {
-                        TokenInline::Literal([i as u8; 56])
-                    } else {
-                        TokenInline::Word(i)
-                    }
-                })
-                .collect();
+            let v = inline_tokens(N);
             v.iter()
                 .filter(|t| matches!(t, TokenInline::Word(_)))
                 .count()
         });
         g.case("large variant boxed", "16 B token", || {
-            let v: Vec<TokenBoxed> = (0..N)
-                .map(|i| {
-                    if i % 100 == 0 {
-                        TokenBoxed::Literal(Box::new([i as u8; 56]))
-                    } else {
-                        TokenBoxed::Word(i)
-                    }
-                })
-                .collect();
+            let v = boxed_tokens(N);
             v.iter()
                 .filter(|t| matches!(t, TokenBoxed::Word(_)))
                 .count()

@@ -18,8 +18,8 @@
 mod common;
 
 use alloc_recipes::size_aligned::{
-    class_capacity, glibc_usable_size, go_usable_size, CompactRecord, PaddedRecord, TokenBoxed,
-    TokenInline,
+    boxed_tokens, class_capacity, glibc_usable_size, go_usable_size, inline_tokens, CompactRecord,
+    PaddedRecord, TokenBoxed, TokenInline,
 };
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::hint::black_box;
@@ -111,15 +111,7 @@ fn boxed_records_compact() -> (u64, Vec<Box<CompactRecord>>) {
 #[library_benchmark]
 #[bench::large_variant_inline()]
 fn tokens_inline() -> (usize, Vec<TokenInline>) {
-    let v: Vec<TokenInline> = (0..RECORDS)
-        .map(|i| {
-            if i % 100 == 0 {
-                TokenInline::Literal([i as u8; 56])
-            } else {
-                TokenInline::Word(i)
-            }
-        })
-        .collect();
+    let v = inline_tokens(RECORDS);
     (
         black_box(
             v.iter()
@@ -133,15 +125,7 @@ fn tokens_inline() -> (usize, Vec<TokenInline>) {
 #[library_benchmark]
 #[bench::large_variant_boxed()]
 fn tokens_boxed() -> (usize, Vec<TokenBoxed>) {
-    let v: Vec<TokenBoxed> = (0..RECORDS)
-        .map(|i| {
-            if i % 100 == 0 {
-                TokenBoxed::Literal(Box::new([i as u8; 56]))
-            } else {
-                TokenBoxed::Word(i)
-            }
-        })
-        .collect();
+    let v = boxed_tokens(RECORDS);
     (
         black_box(
             v.iter()

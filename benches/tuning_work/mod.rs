@@ -16,7 +16,7 @@
 //! memory after the use has freed everything.
 #![allow(dead_code)] // each bench binary uses a different part of this module
 
-use alloc_recipes::size_aligned::{TokenBoxed, TokenInline};
+use alloc_recipes::size_aligned::{boxed_tokens, inline_tokens, TokenBoxed, TokenInline};
 use std::hint::black_box;
 
 /// The large buffer: 64 MiB, above glibc's largest dynamic mmap threshold.
@@ -39,15 +39,7 @@ pub fn fresh_buffer() -> u8 {
 /// The size-aligned bench's token case with the large variant inline: one
 /// 64 MB vector per call.
 pub fn tokens_inline() -> usize {
-    let v: Vec<TokenInline> = (0..TOKENS)
-        .map(|i| {
-            if i % 100 == 0 {
-                TokenInline::Literal([i as u8; 56])
-            } else {
-                TokenInline::Word(i)
-            }
-        })
-        .collect();
+    let v = inline_tokens(TOKENS);
     v.iter()
         .filter(|t| matches!(t, TokenInline::Word(_)))
         .count()
@@ -56,15 +48,7 @@ pub fn tokens_inline() -> usize {
 /// The same tokens with the large variant boxed: a 16 MB vector plus one
 /// small box per hundred tokens.
 pub fn tokens_boxed() -> usize {
-    let v: Vec<TokenBoxed> = (0..TOKENS)
-        .map(|i| {
-            if i % 100 == 0 {
-                TokenBoxed::Literal(Box::new([i as u8; 56]))
-            } else {
-                TokenBoxed::Word(i)
-            }
-        })
-        .collect();
+    let v = boxed_tokens(TOKENS);
     v.iter()
         .filter(|t| matches!(t, TokenBoxed::Word(_)))
         .count()

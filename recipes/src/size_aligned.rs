@@ -379,6 +379,48 @@ pub enum TokenBoxed {
 }
 // ANCHOR_END: enums
 
+/// `n` tokens as a tokenizer might produce them, with the rare variant
+/// inline: every hundredth token a `Literal`, the rest `Word`s. The
+/// workload of the book's size-aligned and tuning benches.
+///
+/// ```
+/// use alloc_recipes::size_aligned::{inline_tokens, TokenInline};
+/// let v = inline_tokens(1_000);
+/// assert_eq!(v.len(), 1_000);
+/// assert_eq!(v.iter().filter(|t| matches!(t, TokenInline::Literal(_))).count(), 10);
+/// ```
+pub fn inline_tokens(n: u32) -> Vec<TokenInline> {
+    (0..n)
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenInline::Literal([i as u8; 56])
+            } else {
+                TokenInline::Word(i)
+            }
+        })
+        .collect()
+}
+
+/// The same `n` tokens as [`inline_tokens`], with the rare variant boxed:
+/// one small allocation per hundred tokens.
+///
+/// ```
+/// use alloc_recipes::size_aligned::{boxed_tokens, TokenBoxed};
+/// let v = boxed_tokens(1_000);
+/// assert_eq!(v.iter().filter(|t| matches!(t, TokenBoxed::Word(_))).count(), 990);
+/// ```
+pub fn boxed_tokens(n: u32) -> Vec<TokenBoxed> {
+    (0..n)
+        .map(|i| {
+            if i % 100 == 0 {
+                TokenBoxed::Literal(Box::new([i as u8; 56]))
+            } else {
+                TokenBoxed::Word(i)
+            }
+        })
+        .collect()
+}
+
 // ANCHOR: niches
 /// A node of a singly linked list kept in a `Vec`: the link is a `u32`
 /// index (4 bytes, not an 8-byte pointer) and `Option<NonZeroU32>` uses 0 as
