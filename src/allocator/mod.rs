@@ -724,17 +724,12 @@ impl GoAlloc {
                 if base != p as usize {
                     return; // an interior pointer: not ours to free
                 }
-                let c = if bytes <= large::LARGE_CACHE_PAGES * PAGE_SIZE {
-                    self.cache(heap)
-                } else {
-                    ptr::null_mut()
-                };
-                if c.is_null() {
-                    heap.free_large(p, bytes)
-                } else {
-                    // SAFETY: the calling thread's own cache.
-                    heap.free_large_cached(unsafe { &mut *c }, p, bytes)
-                }
+                self.free_large_run(
+                    heap,
+                    p,
+                    bytes,
+                    bytes <= large::LARGE_CACHE_PAGES * PAGE_SIZE,
+                )
             }
             _ => abort::check!(false, "free of {p:p}: no live object here (double free?)"),
         }
@@ -938,6 +933,22 @@ impl GoAlloc {
         p
     }
 
+    /// Gives a large run back: to the calling thread's cache of freed runs
+    /// when `cacheable` and the thread has a cache, else to the page heap.
+    fn free_large_run(&self, heap: &Heap, p: *mut u8, bytes: usize, cacheable: bool) {
+        let c = if cacheable {
+            self.cache(heap)
+        } else {
+            ptr::null_mut()
+        };
+        if c.is_null() {
+            heap.free_large(p, bytes)
+        } else {
+            // SAFETY: the calling thread's own cache.
+            heap.free_large_cached(unsafe { &mut *c }, p, bytes)
+        }
+    }
+
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_slow(&self, p: *mut u8, layout: Layout) {
@@ -956,17 +967,7 @@ impl GoAlloc {
         match r {
             Route::Zero => {}
             Route::Large => {
-                let c = if large::cacheable(size, layout.align()) {
-                    self.cache(heap)
-                } else {
-                    ptr::null_mut()
-                };
-                if c.is_null() {
-                    heap.free_large(p, size)
-                } else {
-                    // SAFETY: the calling thread's own cache.
-                    heap.free_large_cached(unsafe { &mut *c }, p, size)
-                }
+                self.free_large_run(heap, p, size, large::cacheable(size, layout.align()))
             }
             Route::Tiny => {
                 let c = self.cache(heap);
