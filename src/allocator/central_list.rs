@@ -25,8 +25,7 @@
 
 use super::lock::SpinLock;
 use super::page_heap::{self, PageHeap, PageMap, ScavengeDue};
-use super::span::{ClassInfo, FreeObject, Span, SpanList, SpanState};
-use core::ptr;
+use super::span::{Chain, ClassInfo, FreeObject, Span, SpanList, SpanState};
 
 /// The spans of one class that have free slots. All-zero is empty.
 pub(crate) struct CentralList {
@@ -37,22 +36,6 @@ pub(crate) struct CentralList {
 
 // SAFETY: the raw pointers are spans owned by this list, used under its lock.
 unsafe impl Send for CentralList {}
-
-/// A chain of free objects linked through their first word.
-#[derive(Clone, Copy)]
-pub(crate) struct Chain {
-    pub head: *mut FreeObject,
-    pub tail: *mut FreeObject,
-    pub len: u32,
-}
-
-impl Chain {
-    pub const EMPTY: Chain = Chain {
-        head: ptr::null_mut(),
-        tail: ptr::null_mut(),
-        len: 0,
-    };
-}
 
 impl CentralList {
     /// Takes up to `want` objects for class `class`, getting new spans from
@@ -77,20 +60,7 @@ impl CentralList {
             }
             // SAFETY: s is a partial span of this class, owned by us under the lock.
             unsafe {
-                while chain.len < want {
-                    let o = (*s).pop();
-                    if o.is_null() {
-                        break;
-                    }
-                    (*o).next = ptr::null_mut();
-                    if chain.head.is_null() {
-                        chain.head = o;
-                    } else {
-                        (*chain.tail).next = o;
-                    }
-                    chain.tail = o;
-                    chain.len += 1;
-                }
+                (*s).take(want - chain.len, &mut chain);
                 if (*s).is_full() {
                     self.partial.remove(s);
                     (*s).on_partial = false;
@@ -126,40 +96,50 @@ impl CentralList {
         s
     }
 
-    /// Gives `n` objects starting at `head` (linked through their first word)
-    /// back to their spans; spans that become empty go back to the page heap.
-    /// Returns whether the scavenger is due: the caller runs it once it has
-    /// dropped this list's lock.
+    /// Gives back up to `n` objects from the list at `*list` (linked
+    /// through their first word, null-terminated) to their spans, and
+    /// leaves `*list` pointing at the rest; spans that become empty go back
+    /// to the page heap. Returns how many it took (fewer than `n` only if
+    /// the list was shorter) and whether the scavenger is due: the caller
+    /// runs it once it has dropped this list's lock.
+    ///
+    /// Objects freed together usually share a span, so the walk cuts the
+    /// list into runs of objects of one span and hands each run to its span
+    /// at once: per object, one load of its link and a bounds check; per
+    /// run, one page-map lookup and one update of the span.
     ///
     /// # Safety
-    /// Every object on the chain is a slot of a span of this class in this
-    /// heap, out of the user's hands.
-    pub unsafe fn release(
+    /// Every object on the list (up to `n`) is a slot of a span of this
+    /// class in this heap, out of the user's hands.
+    pub unsafe fn release_from(
         &mut self,
-        mut head: *mut FreeObject,
-        mut n: u32,
+        list: &mut *mut FreeObject,
+        n: u32,
         map: &PageMap,
         pages: &SpinLock<PageHeap>,
-    ) -> ScavengeDue {
+    ) -> (u32, ScavengeDue) {
         let mut due = ScavengeDue::NO;
-        // Objects freed together usually share a span: look the span up only
-        // when an object falls outside the last one.
-        let (mut s, mut lo, mut hi): (*mut Span, usize, usize) = (ptr::null_mut(), 0, 0);
-        while n > 0 {
+        let mut left = n;
+        let mut next = *list;
+        while left > 0 && !next.is_null() {
             // SAFETY: the caller guarantees each object is a free slot of ours,
             // so its first word is the chain link and the page map has its span.
             unsafe {
-                let o = head;
-                head = (*o).next;
-                n -= 1;
-                let addr = o as usize;
-                if addr < lo || addr >= hi {
-                    s = map.get(addr);
-                    lo = (*s).base();
-                    hi = lo + (*s).bytes();
-                }
+                let first = next;
+                let s = map.get(first as usize);
                 debug_assert!(!s.is_null() && (*s).state == SpanState::Small);
-                (*s).push(o);
+                let lo = (*s).base();
+                let hi = lo + (*s).bytes();
+                let mut last = first;
+                let mut k = 1;
+                next = (*first).next;
+                while k < left && (next as usize).wrapping_sub(lo) < hi - lo {
+                    last = next;
+                    next = (*next).next;
+                    k += 1;
+                }
+                left -= k;
+                (*s).push_chain(first, last, k);
                 if (*s).allocated == 0 {
                     if (*s).on_partial {
                         self.partial.remove(s);
@@ -168,13 +148,13 @@ impl CentralList {
                     self.spans -= 1;
                     map.clear_classes(&*s);
                     due = due.or(pages.lock().free_span(map, s));
-                    (lo, hi) = (0, 0);
                 } else if !(*s).on_partial {
                     self.partial.push(s);
                     (*s).on_partial = true;
                 }
             }
         }
-        due
+        *list = next;
+        (n - left, due)
     }
 }

@@ -143,6 +143,41 @@ pub(crate) struct FreeObject {
     pub next: *mut FreeObject,
 }
 
+/// A chain of free objects linked through their first word: what moves
+/// between a span, a central list and a thread cache in one step. The
+/// tail's own link is not part of the chain (whoever takes the chain
+/// writes it), so building one never stores a terminator.
+#[derive(Clone, Copy)]
+pub(crate) struct Chain {
+    pub head: *mut FreeObject,
+    pub tail: *mut FreeObject,
+    pub len: u32,
+}
+
+impl Chain {
+    pub const EMPTY: Chain = Chain {
+        head: ptr::null_mut(),
+        tail: ptr::null_mut(),
+        len: 0,
+    };
+
+    /// Appends the `n` objects linked from `first` to `last`.
+    ///
+    /// # Safety
+    /// `first..=last` are `n` linked free objects that belong to the caller.
+    #[inline]
+    unsafe fn append(&mut self, first: *mut FreeObject, last: *mut FreeObject, n: u32) {
+        if self.head.is_null() {
+            self.head = first;
+        } else {
+            // SAFETY: a non-empty chain's tail is a free object we own.
+            unsafe { (*self.tail).next = first };
+        }
+        self.tail = last;
+        self.len += n;
+    }
+}
+
 /// Metadata of one run of pages.
 ///
 /// `!Unpin` ([`core::marker::PhantomPinned`]) for the reason `ThreadCache`
@@ -265,36 +300,65 @@ impl Span {
         }
     }
 
-    /// Takes one free slot: the free list first, then never-used slots.
-    #[inline]
-    pub fn pop(&mut self) -> *mut FreeObject {
-        let obj = if !self.free.is_null() {
-            let o = self.free;
+    /// Moves up to `n` free slots onto the end of `chain`, in bulk: a
+    /// prefix of the free list (walked, one load per object), then
+    /// never-used slots, linked here in address order (one store per
+    /// object). Returns how many it moved (fewer than `n` only when the
+    /// span ran out). What a refill costs per object is this loop: the
+    /// span's counters change once per call, not once per object.
+    pub fn take(&mut self, n: u32, chain: &mut Chain) -> u32 {
+        let mut got = 0;
+        if !self.free.is_null() && n > 0 {
+            let first = self.free;
+            let mut last = first;
+            got = 1;
             // SAFETY: every object on the span's free list is a free slot of
-            // this span whose first word holds the next link.
-            self.free = unsafe { (*o).next };
-            o
-        } else if self.bump < self.nelems {
-            let o = (self.first + self.bump as usize * self.size) as *mut FreeObject;
-            self.bump += 1;
-            o
-        } else {
-            return ptr::null_mut();
-        };
-        self.allocated += 1;
-        obj
+            // this span whose first word links to the next one (null ends it).
+            unsafe {
+                while got < n {
+                    let next = (*last).next;
+                    if next.is_null() {
+                        break;
+                    }
+                    last = next;
+                    got += 1;
+                }
+                self.free = (*last).next;
+                chain.append(first, last, got);
+            }
+        }
+        let fresh = (n - got).min(self.nelems - self.bump);
+        if fresh > 0 {
+            let first = self.first + self.bump as usize * self.size;
+            let last = first + (fresh as usize - 1) * self.size;
+            let mut o = first;
+            while o < last {
+                // SAFETY: slots `bump..bump + fresh` lie inside the span and
+                // were never handed out: their first words are ours to write.
+                unsafe { (*(o as *mut FreeObject)).next = (o + self.size) as *mut FreeObject };
+                o += self.size;
+            }
+            // SAFETY: the slots just linked are free and belong to the caller now.
+            unsafe { chain.append(first as *mut FreeObject, last as *mut FreeObject, fresh) };
+            self.bump += fresh;
+            got += fresh;
+        }
+        self.allocated += got;
+        got
     }
 
-    /// Puts a slot back.
+    /// Puts `n` slots back at once: the chain linked from `first` to `last`
+    /// (whose own link this overwrites).
     ///
     /// # Safety
-    /// `obj` is a slot of this span that was popped and is no longer used.
+    /// The chain's objects are slots of this span that were taken and are
+    /// no longer used.
     #[inline]
-    pub unsafe fn push(&mut self, obj: *mut FreeObject) {
-        // SAFETY: the caller gives us the slot; its first word is ours to write.
-        unsafe { (*obj).next = self.free };
-        self.free = obj;
-        self.allocated -= 1;
+    pub unsafe fn push_chain(&mut self, first: *mut FreeObject, last: *mut FreeObject, n: u32) {
+        // SAFETY: the caller gives us the slots; last's first word is ours to write.
+        unsafe { (*last).next = self.free };
+        self.free = first;
+        self.allocated -= n;
     }
 
     /// No free slot left.
@@ -418,8 +482,18 @@ mod tests {
         );
     }
 
+    /// One slot from `s` through [`Span::take`] (null if none is left).
+    fn pop(s: &mut Span) -> *mut FreeObject {
+        let mut c = Chain::EMPTY;
+        if s.take(1, &mut c) == 1 {
+            c.head
+        } else {
+            ptr::null_mut()
+        }
+    }
+
     #[test]
-    fn span_pops_in_address_order_then_reuses_freed_slots() {
+    fn span_takes_in_address_order_then_reuses_freed_slots() {
         let mut mem = vec![0u64; PAGE_SIZE / 8 * 2];
         let base = (mem.as_mut_ptr() as usize + PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         // SAFETY: an all-zero Span is a valid value (null pointers, zero counts).
@@ -428,22 +502,42 @@ mod tests {
         s.npages = 1;
         let info = class_infos()[GO.class_of(1024) as usize];
         s.init_small(GO.class_of(1024) as usize, &info);
-        let a = s.pop();
-        let b = s.pop();
+        let a = pop(&mut s);
+        let b = pop(&mut s);
         assert_eq!(a as usize, base);
         assert_eq!(b as usize, base + 1024);
         // SAFETY: s is a valid span.
         assert_eq!(unsafe { slot_of(&s, b as usize) }, Some(1));
         // SAFETY: as above.
         assert_eq!(unsafe { slot_of(&s, b as usize + 8) }, None);
-        // SAFETY: a was popped from s and is not used.
-        unsafe { s.push(a) };
-        assert_eq!(s.pop(), a);
-        for _ in 2..8 {
-            assert!(!s.pop().is_null());
+        // SAFETY: a and b were taken from s and are not used.
+        unsafe {
+            s.push_chain(a, a, 1);
+            s.push_chain(b, b, 1);
         }
+        assert_eq!(s.allocated, 0);
+        // A bulk take: the two freed slots (last freed first), then fresh
+        // ones in address order, all linked.
+        let mut c = Chain::EMPTY;
+        assert_eq!(s.take(4, &mut c), 4);
+        let mut got = vec![c.head as usize];
+        let mut o = c.head;
+        for _ in 1..4 {
+            // SAFETY: the chain's objects are linked slots of s.
+            o = unsafe { (*o).next };
+            got.push(o as usize);
+        }
+        assert_eq!(got, [b as usize, a as usize, base + 2048, base + 3072]);
+        assert_eq!(c.tail as usize, base + 3072);
+        // The rest of the span, then nothing.
+        let mut c = Chain::EMPTY;
+        assert_eq!(s.take(100, &mut c), 4);
+        assert_eq!(
+            (c.head as usize, c.tail as usize),
+            (base + 4096, base + 7168)
+        );
         assert!(s.is_full());
-        assert!(s.pop().is_null());
+        assert!(pop(&mut s).is_null());
         assert_eq!(s.allocated, 8);
     }
 }

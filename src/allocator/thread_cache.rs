@@ -56,10 +56,9 @@
 //! they keep their counters, so statistics survive thread exit.
 
 use super::abort::check;
-use super::central_list::Chain;
 use super::lock::SpinLock;
 use super::os;
-use super::span::{FreeObject, NUM_CLASSES, TINY_CLASS};
+use super::span::{Chain, FreeObject, NUM_CLASSES, TINY_CLASS};
 use super::tiny::TinyState;
 use super::Heap;
 #[cfg(not(all(feature = "preload", target_os = "linux", target_arch = "x86_64")))]
@@ -452,48 +451,32 @@ fn flush_n(cache: &mut ThreadCache, class: usize, n: u32) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
     let list = &mut cache.lists[class];
-    // Cut a prefix of `freed`, then (if it was shorter than n) one of `head`.
-    let mut chain = Chain::EMPTY;
-    // SAFETY: the two lists hold `len >= n` linked free objects between them;
-    // `release` follows exactly n links, so the chain needs no terminator.
-    unsafe {
-        for from in [&mut list.freed, &mut list.head] {
-            if chain.len == n || from.is_null() {
-                continue;
-            }
-            let first = *from;
-            let mut last = first;
-            chain.len += 1;
-            while chain.len < n && !(*last).next.is_null() {
-                last = (*last).next;
-                chain.len += 1;
-            }
-            *from = (*last).next;
-            if chain.head.is_null() {
-                chain.head = first;
-            } else {
-                (*chain.tail).next = first;
-            }
-            chain.tail = last;
-        }
+    // The freed ones first, then (if `freed` held fewer than n) the oldest:
+    // the central list walks each list in place, with no cut beforehand.
+    let mut central = heap.central[class].lock();
+    // SAFETY: the two lists hold `len >= n` linked, null-terminated free
+    // objects of this heap's spans of `class` between them.
+    let (from_freed, due) =
+        unsafe { central.release_from(&mut list.freed, n, &heap.map, &heap.pages) };
+    let mut released = from_freed;
+    let mut due_too = super::page_heap::ScavengeDue::NO;
+    if released < n {
+        // SAFETY: as above.
+        let (from_head, d) =
+            unsafe { central.release_from(&mut list.head, n - released, &heap.map, &heap.pages) };
+        released += from_head;
+        due_too = d;
     }
+    drop(central);
     check!(
-        chain.len == n,
-        "internal error: flush of {n} found {} objects",
-        chain.len
+        released == n,
+        "internal error: flush of {n} found {released} objects"
     );
-    let head = chain.head;
     list.len -= n;
     set_check(list);
     bump(&cache.counters.flushes, 1);
-    // SAFETY: the objects are free slots of this heap's spans of `class`.
-    let due = unsafe {
-        heap.central[class]
-            .lock()
-            .release(head, n, &heap.map, &heap.pages)
-    };
     // The class lock is dropped: the scavenger (madvise) runs outside it.
-    due.run(&heap.pages, &heap.map);
+    due.or(due_too).run(&heap.pages, &heap.map);
 }
 
 /// Empties every list of the cache (and retires its tiny block and gives
@@ -514,12 +497,13 @@ pub(crate) fn flush_all(cache: &mut ThreadCache) {
 
 /// Gives a chain straight to the central list (the direct path, no cache).
 pub(crate) fn release_direct(heap: &Heap, class: usize, obj: *mut FreeObject) {
+    let mut list = obj;
     // SAFETY: obj is a free slot of this heap's spans of `class`.
-    let due = unsafe {
+    let (_, due) = unsafe {
         (*obj).next = ptr::null_mut();
         heap.central[class]
             .lock()
-            .release(obj, 1, &heap.map, &heap.pages)
+            .release_from(&mut list, 1, &heap.map, &heap.pages)
     };
     due.run(&heap.pages, &heap.map);
 }
