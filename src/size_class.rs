@@ -66,10 +66,17 @@ const CLASS128_LEN: usize = (MAX_MAX_SMALL - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 
 /// assert_eq!(GO.size(67), 32768);
 /// assert_eq!(GO.class_of(1025), 33); // 1152-byte class
 /// ```
-pub static GO: SizeClassTable = match SizeClassTable::generate(PAGE_SIZE, MAX_SMALL_SIZE) {
-    Ok(t) => t,
-    Err(_) => panic!("Go's parameters must generate a table"),
-};
+pub static GO: SizeClassTable = GO_CONST;
+
+/// [`GO`] as a constant, for the allocator's fast paths: with a constant
+/// size (most Rust layouts are), `GO_CONST.class_of(size)` folds to a
+/// constant at compile time, where `GO.class_of(size)` loads from the static
+/// (through the GOT, from another crate).
+pub(crate) const GO_CONST: SizeClassTable =
+    match SizeClassTable::generate(PAGE_SIZE, MAX_SMALL_SIZE) {
+        Ok(t) => t,
+        Err(_) => panic!("Go's parameters must generate a table"),
+    };
 
 /// Why a what-if table could not be generated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

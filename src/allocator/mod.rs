@@ -151,7 +151,7 @@ use span::{SpanState, TINY_CLASS};
 use stats::SharedCounters;
 use thread_cache::{bump, CacheRegistry, ThreadCache};
 
-use crate::size_class::{GO, MAX_SMALL_SIZE, MIN_ALIGN, NUM_SIZE_CLASSES, PAGE_SIZE};
+use crate::size_class::{GO, GO_CONST, MAX_SMALL_SIZE, MIN_ALIGN, NUM_SIZE_CLASSES, PAGE_SIZE};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::alloc::{GlobalAlloc, Layout};
@@ -1165,7 +1165,7 @@ unsafe impl GlobalAlloc for GoAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
-            let class = GO.class_of(size) as usize;
+            let class = GO_CONST.class_of(size) as usize;
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 // SAFETY: lookup returns the calling thread's own cache.
                 let c = unsafe { &mut *c.as_ptr() };
@@ -1213,7 +1213,7 @@ unsafe impl GlobalAlloc for GoAlloc {
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
-                let class = GO.class_of(size) as usize;
+                let class = GO_CONST.class_of(size) as usize;
                 // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
                 unsafe { push_cached(&mut *c.as_ptr(), class, p, thread_cache::packed(size)) };
                 return;
