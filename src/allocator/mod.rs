@@ -31,8 +31,10 @@
 //! 1. Pop the head of the thread cache's list for *c* (no lock, no atomic
 //!    read-modify-write). This is the fast path, inlined into the caller.
 //! 2. If the list is empty, take a batch from the central list for *c*
-//!    (lock *c*): objects from its partial spans (a short batch at first,
-//!    doubling up to the class's batch: `thread_cache.rs`).
+//!    (lock *c*): objects from its partial spans, taken in bulk (a span
+//!    hands over a prefix of its free list, then never-used slots linked in
+//!    one loop: `span.rs`), a short batch at first, doubling up to the
+//!    class's batch (`thread_cache.rs`).
 //! 3. If the central list has no partial span, get a span of the class's
 //!    page count from the page heap (lock the heap): a free run, else pages
 //!    cut from the current arena.
@@ -40,9 +42,10 @@
 //!
 //! Freeing pushes the object on the calling thread's list for its class
 //! (whichever thread allocated it); a list at its limit (about 64 KiB worth) gives one
-//! batch back to the central list, which returns each object to its span
-//! (found through the page map) and a span whose objects all came back to the
-//! page heap. Free page runs merge with their neighbours, and the scavenger
+//! batch back to the central list, which walks the list in place, cuts it
+//! into runs of objects of one span (a page-map lookup per run, not per
+//! object) and hands each run to its span at once, and a span whose objects
+//! all came back to the page heap. Free page runs merge with their neighbours, and the scavenger
 //! gives back, with `madvise`, idle pages above the retention goal: 110% of
 //! the recent peak in use minus what is in use now (at least 4 MiB), capped
 //! by the scavenger threshold (none by default); see `page_heap.rs`.

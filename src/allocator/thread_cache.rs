@@ -49,7 +49,7 @@
 //!
 //! **Frees from another thread.** The object simply goes into the freeing
 //! thread's cache for its class (as in tcmalloc); when that cache flushes,
-//! each object finds its own span through the page map.
+//! each run of objects of one span finds that span through the page map.
 //!
 //! The fact a reader gets wrong: the cache *structs* are never freed. They
 //! are memory from the OS owned by their heap, reused by later threads, and
