@@ -205,8 +205,8 @@ fn main() {
     each_allocator!(
         g,
         case,
-        "fresh OS memory (1 MiB, every page touched)",
-        |a| { touch_pages(a, 1 << 20) }
+        "fresh OS memory (4 MiB, every page touched)",
+        |a| { touch_pages(a, 4 << 20) }
     );
     GOALLOC.set_scavenge_threshold(alloc_cookbook::allocator::DEFAULT_SCAVENGE_THRESHOLD);
     g.finish();

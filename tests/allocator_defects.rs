@@ -69,7 +69,9 @@ fn child_mlockall() {
     }
     let a = GoAlloc::new();
     assert!(a.set_scavenge_threshold(usize::MAX));
-    let n = 1 << 20;
+    // Over the 1 MiB a thread cache keeps in freed large runs: each free
+    // reaches the page heap and its scavenger.
+    let n = 2 << 20;
     let l = lay(n, 8);
     // SAFETY: non-zero layout; freed once.
     let p = unsafe { a.alloc(l) };

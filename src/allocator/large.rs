@@ -12,13 +12,14 @@
 //! **Large runs cached per thread.** Going to the page heap costs its lock
 //! and usually a split and a merge (the freed run coalesces with its free
 //! neighbours and the next allocation cuts it again). So a thread cache
-//! keeps up to [`LARGE_CACHE_SLOTS`] freed runs of at most
-//! [`LARGE_CACHE_PAGES`] pages (256 KiB) and hands one back, without a lock,
-//! to the next large request of exactly its page count (alignment at most a
-//! page). A cached run stays in use as far as the page heap knows (it counts
-//! in `heap_in_use`, like objects parked in a thread cache) until the cache
-//! is flushed (thread exit, `flush_thread_cache`). Longer runs (over 256 KiB)
-//! always go back to the page heap, so its scavenger sees them.
+//! keeps up to [`LARGE_CACHE_SLOTS`] freed runs, [`LARGE_CACHE_PAGES`] pages
+//! (1 MiB) in all, and hands one back, without a lock, to the next large
+//! request of exactly its page count (alignment at most a page). A cached
+//! run stays in use as far as the page heap knows (it counts in
+//! `heap_in_use`, like objects parked in a thread cache) until the cache is
+//! flushed (thread exit, `flush_thread_cache`). A run that would take the
+//! cache over 1 MiB, and any run over 1 MiB, goes back to the page heap, so
+//! its scavenger sees it: a thread holds at most 1 MiB of freed large runs.
 //!
 //! The fact a reader gets wrong: `alloc_zeroed` of a large object usually
 //! costs no `memset` at all. Pages fresh from the OS and pages the scavenger
@@ -38,8 +39,8 @@ use core::sync::atomic::AtomicU64;
 
 /// Runs a thread cache keeps.
 pub(crate) const LARGE_CACHE_SLOTS: usize = 4;
-/// Longest run a thread cache keeps, in pages (256 KiB).
-pub(crate) const LARGE_CACHE_PAGES: usize = 32;
+/// Pages a thread cache keeps in freed large runs, all slots together (1 MiB).
+pub(crate) const LARGE_CACHE_PAGES: usize = 128;
 
 /// Whether a large object of this layout may use the thread cache's runs
 /// (at most [`LARGE_CACHE_PAGES`] pages, alignment at most a page), decided
@@ -52,6 +53,8 @@ pub(crate) fn cacheable(size: usize, align: usize) -> bool {
 /// A thread cache's freed large runs (null: empty slot). All-zero is empty.
 pub(crate) struct LargeCache {
     spans: [*mut Span; LARGE_CACHE_SLOTS],
+    /// Pages in the cached runs (at most [`LARGE_CACHE_PAGES`]).
+    pages: usize,
 }
 
 /// Large objects a thread cache served or took back, counted by its owner
@@ -156,6 +159,7 @@ impl Heap {
                 // cache; only this thread touches it until it is handed out.
                 if !s.is_null() && unsafe { (*s).npages } == npages {
                     *slot = ptr::null_mut();
+                    cache.large.pages -= npages;
                     // SAFETY: as above; the run is ours and npages pages long.
                     let base = unsafe {
                         #[cfg(debug_assertions)]
@@ -184,9 +188,10 @@ impl Heap {
         // by the caller), so the page map entry is that span; its page count
         // does not change while it is in use.
         let npages = unsafe { (*s).npages };
-        if npages <= LARGE_CACHE_PAGES {
+        if cache.large.pages + npages <= LARGE_CACHE_PAGES {
             if let Some(slot) = cache.large.spans.iter_mut().find(|s| s.is_null()) {
                 *slot = s;
+                cache.large.pages += npages;
                 let k = &cache.counters.large;
                 bump(&k.frees, 1);
                 bump(&k.requested_freed, size as u64);
@@ -215,6 +220,7 @@ pub(crate) fn flush(cache: &mut ThreadCache) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
     let mut due = ScavengeDue::NO;
+    cache.large.pages = 0;
     for slot in cache.large.spans.iter_mut() {
         let s = core::mem::replace(slot, ptr::null_mut());
         if !s.is_null() {

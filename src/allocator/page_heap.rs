@@ -1464,13 +1464,14 @@ mod tests {
         PROBE.with(|p| p.set((heap, class)));
         hooks::ON_SYSCALL.with(|h| h.set(Some(probe)));
         let seen = || PROBED.with(Cell::get);
-        // 1. A large object: a new arena, its page map leaf, metadata.
-        let big = Layout::from_size_align(1 << 20, 8).unwrap();
+        // 1. A large object (over the 1 MiB a thread cache keeps, so its
+        // free reaches the page heap): a new arena, its page map leaf, metadata.
+        let big = Layout::from_size_align(2 << 20, 8).unwrap();
         // SAFETY: non-zero layout, freed once below.
         let p = unsafe { a.alloc(big) };
         assert!(!p.is_null());
-        // SAFETY: p holds 1 MiB.
-        unsafe { p.write_bytes(1, 1 << 20) };
+        // SAFETY: p holds 2 MiB.
+        unsafe { p.write_bytes(1, 2 << 20) };
         let after_alloc = seen();
         // 2. Freeing it with a zero threshold runs the scavenger on the free path.
         assert!(a.set_scavenge_threshold(0));

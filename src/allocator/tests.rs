@@ -282,7 +282,8 @@ fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
             .all(|&b| b == 0));
         assert_eq!(a.stats().page_heap_spans, spans);
         a.dealloc(q, lay(60 << 10, 8));
-        // Another page count, or a run above 256 KiB: the page heap.
+        // Another page count: the page heap. Both runs go into the cache
+        // (17 pages); a 1 MiB run would take it over its 1 MiB: the page heap.
         let r = a.alloc(lay(72 << 10, 8));
         assert_ne!(r, p);
         a.dealloc(r, lay(72 << 10, 8));
@@ -296,6 +297,32 @@ fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
     );
     assert_eq!(s.bytes_handed_out, 0);
     assert_eq!(s.heap_in_use, (64 << 10) + (72 << 10)); // two runs parked in the cache
+    a.flush_thread_cache();
+    assert_eq!(a.stats().heap_in_use, 0);
+}
+
+#[test]
+fn a_freed_one_mib_run_is_cached_within_the_thread_caches_budget() {
+    let a = GoAlloc::new();
+    let l = lay(1 << 20, 8);
+    // SAFETY: non-zero layouts; each pointer freed once with its layout.
+    unsafe {
+        let p = a.alloc(l);
+        a.dealloc(p, l);
+        let spans = a.stats().page_heap_spans;
+        for _ in 0..3 {
+            let q = a.alloc(l);
+            assert_eq!(q, p);
+            q.write_bytes(7, 1 << 20);
+            a.dealloc(q, l);
+        }
+        assert_eq!(a.stats().page_heap_spans, spans);
+        assert_eq!(a.stats().heap_in_use, 1 << 20);
+        // The cache is full: a second run (another page count) goes back.
+        let r = a.alloc(lay(64 << 10, 8));
+        a.dealloc(r, lay(64 << 10, 8));
+        assert_eq!(a.stats().heap_in_use, 1 << 20);
+    }
     a.flush_thread_cache();
     assert_eq!(a.stats().heap_in_use, 0);
 }

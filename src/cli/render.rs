@@ -874,7 +874,7 @@ mod allocator_cases {
     pub const PAIR: &str = "alloc+free pair";
     pub const BATCH: &str = "batch: N allocations, then N frees";
     pub const PATHS: &str = "Go's paths, one at a time";
-    pub const FRESH: &str = "fresh OS memory (1 MiB, every page touched)";
+    pub const FRESH: &str = "fresh OS memory (4 MiB, every page touched)";
     pub const PRODUCER: &str = "producer/consumer: one thread allocates, another frees";
     pub const LARSON: &str = "larson-like server churn, 2 threads";
     pub const MIXED: &str = "mixed-size batch, one thread";
@@ -1184,12 +1184,12 @@ fn render_allocator_targets(r: &Results) -> String {
     let (g, m) = (t(PATHS, "goalloc", FRESH), t(PATHS, "mimalloc", FRESH));
     row(
         &mut md,
-        "fresh OS memory (1 MiB, every page touched)",
+        "fresh OS memory (4 MiB, every page touched)",
         match (g, m) {
             (Some(g), Some(m)) => format!("goalloc {}, mimalloc {}", fmt_ns(g), fmt_ns(m)),
             _ => "–".into(),
         },
-        "no target: GoAlloc runs this row with its scavenger threshold at 0, so each free returns the pages and each allocation faults them in again; the other allocators keep the freed megabyte and reuse it, so the row compares different events".into(),
+        "no target: GoAlloc runs this row with its scavenger threshold at 0, so each free returns the pages and each allocation faults them in again; the other allocators keep the freed megabytes and reuse them, so the row compares different events".into(),
     );
     md.push('\n');
     if !details.is_empty() {
