@@ -194,8 +194,8 @@ fn main() {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
     each_allocator!(g, case, "cache hit (64 B pair)", |a| pair(a, lay(64)));
-    each_allocator!(g, case, "central refill (256 x 1 KiB, then free)", |a| {
-        batch(a, &mut ptrs, 256, lay(1024))
+    each_allocator!(g, case, "central refill (1024 x 1 KiB, then free)", |a| {
+        batch(a, &mut ptrs, 1024, lay(1024))
     });
     each_allocator!(g, case, "page heap (64 KiB pair)", |a| pair(
         a,

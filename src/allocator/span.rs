@@ -68,8 +68,10 @@ const fn batch_for(size: usize) -> u32 {
     }
 }
 
-/// Most objects a thread cache keeps per class: about 64 KiB worth, at
-/// least two batches and at most 1,024. Small classes keep more than two of
+/// Objects a thread cache keeps per class to start with: about 64 KiB
+/// worth, at least two batches and at most 1,024. A list that overflows
+/// grows this limit by a batch at a time, up to four times, within 1 MiB
+/// per thread cache in all (`thread_cache.rs`, `check_free`). Small classes keep more than two of
 /// their (capped) batches, so a loop that allocates and frees up to a
 /// thousand small objects stays in the thread cache instead of moving them
 /// through the central list every round; the bytes a thread holds per class

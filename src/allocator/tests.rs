@@ -655,3 +655,50 @@ fn class_bytes_follow_small_spans_and_clear_when_their_pages_go_back() {
     assert_eq!(s.by_size[class].frees, 256);
     assert_eq!(s.bytes_requested, 0);
 }
+
+/// Rounds of `n` allocations of `size`, then their frees (contents checked);
+/// returns the central flushes the last `rounds / 2` rounds made.
+fn flushes_in_late_rounds(a: &GoAlloc, size: usize, n: usize, rounds: usize) -> u64 {
+    let l = lay(size, 8);
+    let mut before = 0;
+    for round in 0..rounds {
+        if round == rounds / 2 {
+            before = a.stats().central_flushes;
+        }
+        // SAFETY: non-zero layout; each pointer written within bounds,
+        // checked and freed once with its layout.
+        unsafe {
+            let v: Vec<*mut u8> = (0..n).map(|_| a.alloc(l)).collect();
+            for (i, &p) in v.iter().enumerate() {
+                assert!(!p.is_null());
+                p.write_bytes(i as u8, size);
+            }
+            for (i, &p) in v.iter().enumerate() {
+                assert!(std::slice::from_raw_parts(p, size)
+                    .iter()
+                    .all(|&b| b == i as u8));
+                a.dealloc(p, l);
+            }
+        }
+    }
+    a.stats().central_flushes - before
+}
+
+#[test]
+fn an_overflowing_list_grows_its_limit_instead_of_flushing_every_round() {
+    let a = GoAlloc::new();
+    let class = GO.class_of(1024) as usize;
+    let limit = span::class_infos()[class].cache_max as usize;
+    // A working set a little over the class's limit: after a few rounds the
+    // list holds it, and the central list sees no more flushes.
+    assert_eq!(flushes_in_late_rounds(&a, 1024, limit + limit / 2, 40), 0);
+    a.flush_thread_cache();
+    // One far over four times the limit keeps flushing: the growth is bounded.
+    let b = GoAlloc::new();
+    assert!(flushes_in_late_rounds(&b, 1024, 8 * limit, 10) > 0);
+    // SAFETY: the calling thread's own cache, read after its work.
+    let c = unsafe {
+        &*thread_cache::cache_slow(b.key.load(Ordering::Relaxed), b.existing_heap().unwrap())
+    };
+    assert!(c.lists[class].max as usize <= 4 * limit);
+}

@@ -179,8 +179,16 @@ pub(crate) struct ThreadCache {
     /// Objects the next refill of each class asks the central list for
     /// (0: [`FIRST_BATCH`]); see [`refill`].
     refill_batch: [u16; NUM_CLASSES],
+    /// Bytes by which the lists' limits have grown past their classes'
+    /// `cache_max` (see [`check_free`]); at most [`GROWTH_BUDGET`].
+    grown: usize,
     _shared: PhantomPinned,
 }
+
+/// A list limit grows to at most this many times its class's `cache_max`.
+const LIMIT_GROWTH: u32 = 4;
+/// Bytes by which one cache's list limits may grow, all classes together.
+const GROWTH_BUDGET: usize = 1 << 20;
 
 /// The first refill of a class in a cache's life asks for this many objects
 /// (or the class's batch, if smaller); each later refill asks for twice as
@@ -431,13 +439,27 @@ fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u
 #[inline(never)]
 pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
     fold(cache, class);
-    let list = &cache.lists[class];
+    let list = &mut cache.lists[class];
     if list.len >= list.max {
-        // The flush may reach the scavenger's `madvise`: keep C's errno.
-        let _errno = super::SavedErrno::new();
         // SAFETY: a cache's heap outlives it.
         let heap = unsafe { &*cache.heap };
-        let n = heap.info[class].batch.min(list.len);
+        let info = &heap.info[class];
+        // A list that overflows holds a working set larger than its class's
+        // limit: grow the limit by a batch instead of flushing (tcmalloc
+        // grows its lists the same way), a few times and within the cache's
+        // budget, so a loop over slightly more objects than the limit does
+        // not send a batch through the central list, and another thread,
+        // on every round.
+        let step = info.batch as usize * info.size;
+        if list.max < info.cache_max * LIMIT_GROWTH && cache.grown + step <= GROWTH_BUDGET {
+            list.max += info.batch;
+            cache.grown += step;
+            set_check(list);
+            return;
+        }
+        // The flush may reach the scavenger's `madvise`: keep C's errno.
+        let _errno = super::SavedErrno::new();
+        let n = info.batch.min(list.len);
         flush_n(cache, class, n);
     }
 }

@@ -1149,7 +1149,7 @@ fn render_allocator_targets(r: &Results) -> String {
         (PAIR, "32 KiB"),
         (PAIR, "64 KiB"),
         (PAIR, "1 MiB"),
-        (PATHS, "central refill (256 x 1 KiB, then free)"),
+        (PATHS, "central refill (1024 x 1 KiB, then free)"),
         (PATHS, "page heap (64 KiB pair)"),
     ]
     .into_iter()
