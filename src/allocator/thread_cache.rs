@@ -852,7 +852,9 @@ static KEY: AtomicU64 = AtomicU64::new(0);
 
 /// Makes sure this thread's caches are flushed when it exits.
 fn register_thread_exit() -> bool {
-    loop {
+    // Once the key exists, every new thread only reads the state: no
+    // read-modify-write on a line all threads share.
+    while KEY_STATE.load(Acquire) != KEY_READY {
         match KEY_STATE.compare_exchange(KEY_NONE, KEY_BUSY, Acquire, Acquire) {
             Ok(_) => {
                 let mut key: libc::pthread_key_t = 0;
@@ -862,7 +864,7 @@ fn register_thread_exit() -> bool {
                 KEY_STATE.store(if ok { KEY_READY } else { KEY_FAILED }, Release);
             }
             Err(KEY_BUSY) => core::hint::spin_loop(),
-            Err(KEY_READY) => break,
+            Err(KEY_READY) => {}
             Err(_) => return false,
         }
     }
