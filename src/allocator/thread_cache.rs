@@ -37,20 +37,21 @@
 //! `pthread_key_create` destructor (one key for the process; glibc keeps the
 //! first keys in static storage, so neither creating nor setting it calls
 //! malloc). At thread exit it parks every cache of the thread on its heap's
-//! idle list *with its free objects*, as mimalloc abandons a dead thread's
-//! pages to be reclaimed, not emptied: the next thread takes that cache first,
-//! so its first allocations need no refill, and its own exit no flush. A
-//! parked cache keeps at most [`STOCKED_BYTES`] (whole classes go back to
-//! the central lists, largest objects first, until the rest fits) and its
-//! tiny block; its large runs go back to the page heap. At most
-//! [`STOCKED_CACHES`] caches per heap are parked that way; a thread that
-//! exits while they are flushes its cache in full (only the classes that
-//! hold objects) and parks it empty. `flush_thread_cache` flushes the
-//! parked caches too. Then the thread is marked dead: any allocation after
-//! that (from a later
-//! destructor) takes the direct path, which goes to the central list under
-//! its lock without a cache. Rust's own `thread_local!` destructors run
-//! before pthread key destructors in glibc, so most late frees still use the
+//! idle list *with its free objects*, and the next new thread takes that
+//! cache first: its first allocations need no refill, and its own exit no
+//! flush. (mimalloc, at a thread's exit, frees its pages whose blocks are
+//! all free and abandons the others, to be reclaimed by other threads: its
+//! next thread starts from fresh pages.) A parked cache keeps at most
+//! [`STOCKED_BYTES`] (whole classes go back to the central lists, largest
+//! objects first, until the rest fits) and its tiny block; its large runs
+//! go back to the page heap. At most [`STOCKED_CACHES`] caches per heap are
+//! parked that way; a thread that exits while they are flushes its cache in
+//! full (only the classes that hold objects) and parks it empty.
+//! `flush_thread_cache` flushes the parked caches too. Then the thread is
+//! marked dead: any allocation after that (from a later destructor) takes
+//! the direct path, which goes to the central list under its lock without a
+//! cache. Rust's own `thread_local!` destructors run before pthread key
+//! destructors in glibc, so most late frees still use the
 //! cache and are parked with it. A thread whose *first* allocation comes in
 //! the last round of key destructors registers too late to be called; its
 //! cache is adopted by the next thread that gets its thread-local block
@@ -67,7 +68,10 @@
 //!
 //! The fact a reader gets wrong: the cache *structs* are never freed. They
 //! are memory from the OS owned by their heap, reused by later threads, and
-//! they keep their counters, so statistics survive thread exit.
+//! they keep their counters, so statistics survive thread exit. Nor does a
+//! thread's exit give its free objects back: up to the bounds above they
+//! wait in its parked cache (counted in `heap_in_use`, as objects in a live
+//! thread's cache are) for the next thread.
 
 use super::abort::check;
 use super::central_list::Chain;
@@ -625,7 +629,7 @@ fn trim(cache: &mut ThreadCache, bytes: u64) {
     }
 }
 
-/// Parks the cache of an exiting thread (or of an unused slot): it gives
+/// Parks the cache of an exiting thread: it gives
 /// its large runs back and keeps up to [`STOCKED_BYTES`] of small objects
 /// (and its tiny block) for the next thread, which then needs no refill for
 /// them; if [`STOCKED_CACHES`] caches are parked that way already, it is
