@@ -76,8 +76,13 @@
 //!   every lock (idle list, central lists, page heap) before a fork and
 //!   release or reset them after, so a child can allocate even if another
 //!   thread held a lock; for Rust programs and the C ABI alike.
-//! - **Threads, not Ps.** Caches belong to OS threads and are flushed by a
-//!   pthread key destructor at thread exit (`thread_cache.rs`).
+//! - **Threads, not Ps.** Caches belong to OS threads. A pthread key
+//!   destructor parks a dying thread's cache on its heap's idle list with
+//!   its free objects (at most 1 MiB each, at most four such caches per
+//!   heap; beyond that it flushes them to the central lists), and the next
+//!   new thread takes that cache, objects and all (`thread_cache.rs`).
+//!   Go's mcache belongs to a P and simply outlives the goroutines that
+//!   used it; this is the closest a thread-owned cache gets.
 //! - **Several instances.** Each [`GoAlloc`] has its own heap, mapped from the
 //!   OS on first use, and its own thread caches, found through a small
 //!   per-thread slot array keyed by instance, so a private instance (the
@@ -436,7 +441,8 @@ impl GoAlloc {
     }
 
     /// Gives every object cached by the calling thread for this instance back
-    /// to the central lists (and empty spans to the page heap).
+    /// to the central lists (and empty spans to the page heap), and the
+    /// objects that exited threads left in their parked caches, too.
     ///
     /// ```
     /// use std::alloc::{GlobalAlloc, Layout};
