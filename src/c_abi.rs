@@ -98,6 +98,7 @@ static GOALLOC: GoAlloc = GoAlloc::new();
 /// unsafe { alloc_cookbook::c_abi::free(alloc_cookbook::c_abi::malloc(8)) };
 /// assert!(alloc_cookbook::c_abi::instance().stats().mallocs >= 1);
 /// ```
+#[inline(never)]
 pub fn instance() -> &'static GoAlloc {
     &GOALLOC
 }

@@ -651,7 +651,10 @@ impl GoAlloc {
                 // of `class` < TINY_CLASS (the page map says so).
                 unsafe {
                     let one = *heap.packed_object.get_unchecked(class);
-                    push_cached(&mut *c.as_ptr(), class, p, one);
+                    let c = &mut *c.as_ptr();
+                    if push_counted(c, class, p, one) {
+                        check_free_no_unwind(c, class);
+                    }
                 }
                 return;
             }
@@ -1114,6 +1117,20 @@ impl Drop for SavedErrno {
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
 #[inline(always)]
 unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
+    // SAFETY: the caller's contract.
+    if unsafe { push_counted(c, class, p, one) } {
+        thread_cache::check_free(c, class);
+    }
+}
+
+/// The push and count of [`push_cached`], shared by `dealloc` and the
+/// pointer-only [`GoAlloc::free`]; true when the length check is due (the
+/// caller runs it: `dealloc` directly, `free` through [`check_free_no_unwind`]).
+///
+/// # Safety
+/// As for [`push_cached`].
+#[inline(always)]
+unsafe fn push_counted(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) -> bool {
     // SAFETY: the caller guarantees class < NUM_CLASSES.
     let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
@@ -1124,9 +1141,17 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
     let frees = unsafe { c.counters.frees.get_unchecked(class) };
     let counted = frees.load(Ordering::Relaxed) + one;
     frees.store(counted, Ordering::Relaxed);
-    if counted >= list.check_at {
-        thread_cache::check_free(c, class);
-    }
+    counted >= list.check_at
+}
+
+/// [`thread_cache::check_free`] for the pointer-only free: `extern "C"`, so
+/// it cannot unwind, and `free` (the C ABI's `free` in particular) reaches
+/// it by a tail call, with no landing pad, no stack frame and no register
+/// saved on its fast path.
+#[cold]
+#[inline(never)]
+extern "C" fn check_free_no_unwind(c: &mut ThreadCache, class: usize) {
+    thread_cache::check_free(c, class)
 }
 
 /// Debug builds: marks the slot at `addr` live (`on`) or free; aborts if it already was.
