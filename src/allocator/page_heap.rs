@@ -85,9 +85,9 @@
 use super::lock::{SpinGuard, SpinLock};
 use super::os;
 use super::span::{Span, SpanList, SpanState, TINY_CLASS};
-use crate::size_class::PAGE_SIZE;
+use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest reservation asked of the OS (Go's heap arena on linux/amd64).
 pub const ARENA_BYTES: usize = 64 << 20;
@@ -131,12 +131,44 @@ struct Leaf {
     classes: [AtomicU8; LEAF_LEN],
 }
 
-/// Page number to span. All-zero is empty.
+/// Root entries: one per 2^31 bytes of the 48-bit address space.
+const ROOT_LEN: usize = 1 << ROOT_BITS;
+/// Address bits a root index covers.
+const ROOT_SHIFT: usize = PAGE_SHIFT + LEAF_BITS;
+
+/// Page number to span and class byte. All-zero is empty.
 pub(crate) struct PageMap {
-    root: [AtomicPtr<Leaf>; 1 << ROOT_BITS],
+    /// Per root index, where its leaf is: the leaf's address minus
+    /// [`PageMap::origin`] (wrapping), so that 0, the value of every entry
+    /// the OS gave us, means "no leaf" and decodes to the class bytes of
+    /// `no_leaf_classes`. The lookup of `small_class` therefore needs no
+    /// null check: it adds and loads.
+    root: [AtomicUsize; ROOT_LEN],
+    /// The class bytes of every leaf that does not exist: all zero, never
+    /// written (so never resident: reading untouched anonymous memory maps
+    /// the kernel's shared zero page).
+    no_leaf_classes: [AtomicU8; LEAF_LEN],
 }
 
 impl PageMap {
+    /// The address a root entry is relative to: that of a `Leaf` whose
+    /// `classes` would be `no_leaf_classes` (only ever used in address
+    /// arithmetic; its `spans` half lies outside the map and is never read).
+    #[inline(always)]
+    fn origin(&self) -> usize {
+        (self.no_leaf_classes.as_ptr() as usize).wrapping_sub(core::mem::offset_of!(Leaf, classes))
+    }
+
+    /// The leaf of root index `i` (below `ROOT_LEN`), or null if it has none.
+    #[inline(always)]
+    fn leaf(&self, i: usize) -> *mut Leaf {
+        let off = self.root[i].load(Ordering::Acquire);
+        if off == 0 {
+            return ptr::null_mut();
+        }
+        ptr::with_exposed_provenance_mut(self.origin().wrapping_add(off))
+    }
+
     /// The span recorded for the page holding `addr` (null if none). Entries
     /// of pages that no longer belong to a live span may be stale: callers
     /// check the span's state and bounds.
@@ -148,22 +180,25 @@ impl PageMap {
     /// The span recorded for page number `page`.
     #[inline]
     pub fn get_page(&self, page: usize) -> *mut Span {
-        let Some(root) = self.root.get(page >> LEAF_BITS) else {
+        let i = page >> LEAF_BITS;
+        if i >= ROOT_LEN {
             return ptr::null_mut();
-        };
-        let leaf = root.load(Ordering::Acquire);
+        }
+        let leaf = self.leaf(i);
         if leaf.is_null() {
             return ptr::null_mut();
         }
-        // SAFETY: a non-null root entry points to a leaf that is never freed.
+        // SAFETY: a leaf in the root is never freed.
         unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire) }
     }
 
     /// The size class of the small object at `addr` (1..=67), or 0 if its
     /// page is not in a span of small objects of one of Go's classes (a
-    /// large object, a tiny block, a free run, a foreign pointer). Two
-    /// dependent loads (root entry, class byte) and no look at the span:
-    /// the fast path of the pointer-only free.
+    /// large object, a tiny block, a free run, a foreign pointer, an
+    /// address at or above 2^48). The fast path of the pointer-only free:
+    /// one compare for the map's range, then two dependent loads (root
+    /// entry, class byte) with no null check (an absent leaf reads the
+    /// zero bytes of `no_leaf_classes`) and no look at the span.
     ///
     /// Correct for any `addr` inside a live small object, from any thread:
     /// the byte is stored ([`PageMap::set_all`]) before the span's first
@@ -173,16 +208,20 @@ impl PageMap {
     /// object to the caller's thread made the store visible there.
     #[inline(always)]
     pub fn small_class(&self, addr: usize) -> usize {
-        let page = addr / PAGE_SIZE;
-        let Some(root) = self.root.get(page >> LEAF_BITS) else {
-            return 0;
-        };
-        let leaf = root.load(Ordering::Acquire);
-        if leaf.is_null() {
+        let i = addr >> ROOT_SHIFT;
+        if i >= ROOT_LEN {
             return 0;
         }
-        // SAFETY: a non-null root entry points to a leaf that is never freed.
-        unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize }
+        // SAFETY: i < ROOT_LEN.
+        let off = unsafe { self.root.get_unchecked(i) }.load(Ordering::Acquire);
+        let byte = (self.no_leaf_classes.as_ptr().expose_provenance())
+            .wrapping_add(off)
+            .wrapping_add((addr >> PAGE_SHIFT) & (LEAF_LEN - 1));
+        // SAFETY: `off` is 0 (then `byte` is in `no_leaf_classes`, exposed
+        // just above) or a published leaf's address minus `origin()` (then
+        // `byte` is in that leaf's `classes`, exposed by `ensure`; a leaf is
+        // never freed).
+        unsafe { (*ptr::with_exposed_provenance::<AtomicU8>(byte)).load(Ordering::Relaxed) as usize }
     }
 
     /// Makes sure leaves exist for pages `[page, page + n)`; false if the OS refuses.
@@ -194,18 +233,15 @@ impl PageMap {
             let Some(root) = self.root.get(i) else {
                 return false;
             };
-            if root.load(Ordering::Acquire).is_null() {
+            if root.load(Ordering::Acquire) == 0 {
                 let leaf = os::reserve(core::mem::size_of::<Leaf>());
                 if leaf.is_null() {
                     return false;
                 }
+                // Never 0: the leaf is a fresh mapping, no_leaf_classes is not.
+                let off = leaf.expose_provenance().wrapping_sub(self.origin());
                 if root
-                    .compare_exchange(
-                        ptr::null_mut(),
-                        leaf.cast(),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
+                    .compare_exchange(0, off, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
                 {
                     // SAFETY: our leaf was never published; no one has seen it.
@@ -219,7 +255,7 @@ impl PageMap {
     /// Records `s` for page `page` (whose leaf exists). Under the page heap's lock.
     #[inline]
     pub fn set(&self, page: usize, s: *mut Span) {
-        let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
+        let leaf = self.leaf(page >> LEAF_BITS);
         debug_assert!(!leaf.is_null());
         // SAFETY: `ensure` created the leaf before any page in it was handed out.
         unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].store(s, Ordering::Release) }
@@ -228,7 +264,8 @@ impl PageMap {
     /// Sets the class byte of page `page` (whose leaf exists).
     #[inline]
     fn set_class(&self, page: usize, class: u8) {
-        let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
+        let leaf = self.leaf(page >> LEAF_BITS);
+        debug_assert!(!leaf.is_null());
         // SAFETY: as in `set`.
         unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].store(class, Ordering::Release) }
     }
