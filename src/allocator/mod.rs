@@ -660,7 +660,7 @@ impl GoAlloc {
             }
         }
         // SAFETY: same contract.
-        unsafe { self.free_slow(p) }
+        unsafe { Self::free_slow(p, self) }
     }
 
     /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
@@ -669,14 +669,14 @@ impl GoAlloc {
     /// landing pad (`thread_cache::check_free` says why that one is not).
     #[cold]
     #[inline(never)]
-    unsafe extern "C" fn free_slow(&self, p: *mut u8) {
+    unsafe extern "C" fn free_slow(p: *mut u8, this: &GoAlloc) {
         if p.is_null() {
             return;
         }
         // A free may reach `madvise` (the scavenger), whose failure sets
         // errno; C's `free` must leave errno alone (POSIX.1-2024, glibc 2.33).
         let _errno = SavedErrno::new();
-        let Some(heap) = self.existing_heap() else {
+        let Some(heap) = this.existing_heap() else {
             abort::check!(false, "free of {p:p}: this GoAlloc never allocated");
             return;
         };
@@ -690,8 +690,8 @@ impl GoAlloc {
         match state {
             SpanState::Small if class == TINY_CLASS => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Tiny);
-                let c = self.cache(heap);
+                this.debug_check_route(p, None, Route::Tiny);
+                let c = this.cache(heap);
                 if c.is_null() {
                     heap.direct.request(0, true, false);
                 } else {
@@ -707,9 +707,9 @@ impl GoAlloc {
             }
             SpanState::Small if class < TINY_CLASS => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Small(class));
+                this.debug_check_route(p, None, Route::Small(class));
                 let size = heap.info[class].size;
-                let c = self.cache(heap);
+                let c = this.cache(heap);
                 if c.is_null() {
                     heap.direct.mallocs_frees(class, false);
                     heap.direct.request(size, false, false);
@@ -721,13 +721,13 @@ impl GoAlloc {
             }
             SpanState::Large => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Large);
+                this.debug_check_route(p, None, Route::Large);
                 // SAFETY: as in `free`.
                 let (base, bytes) = unsafe { (span::base_of(s), span::bytes_of(s)) };
                 if base != p as usize {
                     return; // an interior pointer: not ours to free
                 }
-                self.free_large_run(
+                this.free_large_run(
                     heap,
                     p,
                     bytes,
