@@ -60,9 +60,11 @@
 //!   [`crate::c_abi`] is built on it) reads the object's class from the page
 //!   map, which keeps a class byte per page beside the span pointer (set
 //!   when a central list cuts a span for a class, cleared when the span goes
-//!   back to the page heap; `page_heap.rs`), without touching the span; then
-//!   the same push on the thread's list as `dealloc`. A class byte of 0
-//!   (tiny blocks, large objects, no span) sends it to the slow path, which
+//!   back to the page heap; `page_heap.rs`), without touching the span: a
+//!   range check, the root entry, the class byte (a missing leaf reads as
+//!   zeros, so no null check). Then the same push on the thread's list as
+//!   `dealloc`. A class byte of 0 (tiny blocks, large objects, free pages,
+//!   foreign pointers, null) sends it to the slow path, which
 //!   reads the span (through the raw pointer: a central list may hold
 //!   `&mut` to the span's free list meanwhile). A large object's span is its run,
 //!   so `usable_size` is the run's length. Pointer-only requests use no tiny
@@ -93,9 +95,12 @@
 //! pop or push, and one counter update (count and bytes packed in one
 //! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
-//! The pointer-only `free` adds exactly one thing: the page-map lookup (a
-//! root entry, then the page's class byte), no lock; its slow half is
-//! reached by a tail call.
+//! The pointer-only `free` adds the page-map lookup (a compare, then two
+//! dependent loads: the root entry and the page's class byte, no null check)
+//! and one load of the class's packed counter word from the heap, which
+//! `dealloc` knows as a constant; no lock. Its slow half and its length check are
+//! `extern "C"` (they cannot unwind) and reached by tail calls, so the C
+//! ABI's `free` runs without a stack frame.
 //!
 //! Nothing in the allocator panics, allocates through itself, or calls
 //! anything that might: a broken invariant found by a debug check is
@@ -612,14 +617,17 @@ impl GoAlloc {
     }
 
     /// Frees an object without its size or alignment (C's `free`): the
-    /// page map gives its span, and the span its size class (or, for a page
-    /// run, its length). Accepts any object of this instance, from
-    /// [`GoAlloc::allocate`] or from `GlobalAlloc::alloc` with a layout;
-    /// null does nothing. A small object costs a page-map lookup more than
-    /// `dealloc` with its layout, then the same push on the thread's list.
+    /// page map gives its size class (a class byte per page), or for
+    /// anything but a small object its span (for a page run, its length).
+    /// Accepts any object of this instance, from [`GoAlloc::allocate`] or
+    /// from `GlobalAlloc::alloc` with a layout; null does nothing. A small
+    /// object costs a page-map lookup more than `dealloc` with its layout
+    /// (a compare and two dependent loads), then the same push on the
+    /// thread's list.
     ///
-    /// A pointer this instance did not hand out is ignored in release
-    /// builds; debug builds abort with a message, as for a double free.
+    /// A pointer this instance did not hand out (including any at or above
+    /// 2^48) is ignored in release builds; debug builds abort with a
+    /// message, as for a double free.
     ///
     /// # Safety
     /// `p` is null or a live object of this instance, freed once.
@@ -664,9 +672,11 @@ impl GoAlloc {
     }
 
     /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
-    /// large objects, a thread without a cache. `extern "C"` so that it
-    /// cannot unwind: `free` then reaches it by a tail call, with no
-    /// landing pad (`thread_cache::check_free` says why that one is not).
+    /// large objects, foreign pointers, a thread without a cache.
+    /// `extern "C"` so that it cannot unwind: `free` then reaches it by a
+    /// tail call, with no landing pad. The pointer comes first so that the
+    /// C ABI's `free`, which receives it in the first argument register,
+    /// jumps here without moving it.
     #[cold]
     #[inline(never)]
     unsafe extern "C" fn free_slow(p: *mut u8, this: &GoAlloc) {

@@ -37,13 +37,21 @@
 //! need a syscall on the hot free path or would lose track of what is resident.
 //!
 //! The page map is Go's `heapArena.spans` flattened into a two-level radix
-//! array over 48-bit addresses: 2^17 root entries, each pointing to a leaf of
+//! array over 48-bit addresses: 2^17 root entries, each locating a leaf of
 //! 2^18 span pointers (2 MiB, reserved on demand). In-use small spans map
 //! every page; large and free spans map their first and last page (enough
 //! for `dealloc`, which gets the base address, and for coalescing). Beside
 //! the span pointers each leaf keeps a class byte per page (256 KiB per
 //! leaf), non-zero only on the pages of in-use spans of Go's classes: the
-//! pointer-only free reads the class there without touching the span.
+//! pointer-only free reads the class there without touching the span
+//! ([`PageMap::small_class`]). A root entry holds its leaf's address as an
+//! offset, and the offset 0 that every entry starts with lands on a leaf's
+//! worth of zero class bytes inside the map itself, never written: so the
+//! class lookup is a range check (addresses at or above 2^48 get class 0,
+//! they do not wrap around onto the map), the root entry and the class byte,
+//! with no null check between the two loads. Class 0 (not a small object,
+//! or not ours at all) sends `free` to its slow path, which asks for the
+//! span and ignores (release) or reports (debug) a pointer with none.
 //!
 //! The fact a reader gets wrong: the scavenger does not unmap memory. It
 //! calls `madvise(MADV_DONTNEED)` on free runs, which keeps the address range
