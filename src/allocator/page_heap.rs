@@ -37,19 +37,22 @@
 //! need a syscall on the hot free path or would lose track of what is resident.
 //!
 //! The page map is Go's `heapArena.spans` flattened into a two-level radix
-//! array over 48-bit addresses: 2^17 root entries, each locating a leaf of
+//! array over 48-bit addresses: 2^17 root entries, each pointing to a leaf of
 //! 2^18 span pointers (2 MiB, reserved on demand). In-use small spans map
 //! every page; large and free spans map their first and last page (enough
 //! for `dealloc`, which gets the base address, and for coalescing). Beside
 //! the span pointers each leaf keeps a class byte per page (256 KiB per
 //! leaf), non-zero only on the pages of in-use spans of Go's classes: the
 //! pointer-only free reads the class there without touching the span
-//! ([`PageMap::small_class`]). A root entry holds its leaf's address as an
-//! offset, and the offset 0 that every entry starts with lands on a leaf's
-//! worth of zero class bytes inside the map itself, never written: so the
-//! class lookup is a range check (addresses at or above 2^48 get class 0,
-//! they do not wrap around onto the map), the root entry and the class byte,
-//! with no null check between the two loads. Class 0 (not a small object,
+//! ([`PageMap::small_class`]). That lookup has a second root of its own,
+//! whose entries hold the distance to a leaf's class bytes, and the 0 that
+//! every entry starts with lands on a leaf's worth of zero class bytes inside
+//! the map itself, never written: so the class lookup is a range check
+//! (addresses at or above 2^48 get class 0, they do not wrap around onto the
+//! map), the root entry and the class byte, with no null check between the
+//! two loads. (One root of distances for both lookups would cost the span
+//! lookups, which the central lists and coalescing make for every object and
+//! run, an address computation each.) Class 0 (not a small object,
 //! or not ours at all) sends `free` to its slow path, which asks for the
 //! span and ignores (release) or reports (debug) a pointer with none.
 //!
@@ -146,12 +149,15 @@ const ROOT_SHIFT: usize = PAGE_SHIFT + LEAF_BITS;
 
 /// Page number to span and class byte. All-zero is empty.
 pub(crate) struct PageMap {
-    /// Per root index, where its leaf is: the leaf's address minus
-    /// [`PageMap::origin`] (wrapping), so that 0, the value of every entry
-    /// the OS gave us, means "no leaf" and decodes to the class bytes of
-    /// `no_leaf_classes`. The lookup of `small_class` therefore needs no
-    /// null check: it adds and loads.
-    root: [AtomicUsize; ROOT_LEN],
+    /// Per root index, its leaf (null: none yet). What the span lookups
+    /// and every setter use.
+    root: [AtomicPtr<Leaf>; ROOT_LEN],
+    /// The same leaves for the class lookup alone: per root index, the
+    /// address of the leaf's `classes` minus that of `no_leaf_classes`
+    /// (wrapping), so that 0, the value of every entry the OS gave us,
+    /// means "no leaf" and lands on `no_leaf_classes`. [`PageMap::small_class`]
+    /// therefore needs no null check between its two loads: it adds.
+    class_root: [AtomicUsize; ROOT_LEN],
     /// The class bytes of every leaf that does not exist: all zero, never
     /// written (so never resident: reading untouched anonymous memory maps
     /// the kernel's shared zero page).
@@ -159,24 +165,6 @@ pub(crate) struct PageMap {
 }
 
 impl PageMap {
-    /// The address a root entry is relative to: that of a `Leaf` whose
-    /// `classes` would be `no_leaf_classes` (only ever used in address
-    /// arithmetic; its `spans` half lies outside the map and is never read).
-    #[inline(always)]
-    fn origin(&self) -> usize {
-        (self.no_leaf_classes.as_ptr() as usize).wrapping_sub(core::mem::offset_of!(Leaf, classes))
-    }
-
-    /// The leaf of root index `i` (below `ROOT_LEN`), or null if it has none.
-    #[inline(always)]
-    fn leaf(&self, i: usize) -> *mut Leaf {
-        let off = self.root[i].load(Ordering::Acquire);
-        if off == 0 {
-            return ptr::null_mut();
-        }
-        ptr::with_exposed_provenance_mut(self.origin().wrapping_add(off))
-    }
-
     /// The span recorded for the page holding `addr` (null if none). Entries
     /// of pages that no longer belong to a live span may be stale: callers
     /// check the span's state and bounds.
@@ -188,15 +176,14 @@ impl PageMap {
     /// The span recorded for page number `page`.
     #[inline]
     pub fn get_page(&self, page: usize) -> *mut Span {
-        let i = page >> LEAF_BITS;
-        if i >= ROOT_LEN {
+        let Some(root) = self.root.get(page >> LEAF_BITS) else {
             return ptr::null_mut();
-        }
-        let leaf = self.leaf(i);
+        };
+        let leaf = root.load(Ordering::Acquire);
         if leaf.is_null() {
             return ptr::null_mut();
         }
-        // SAFETY: a leaf in the root is never freed.
+        // SAFETY: a non-null root entry points to a leaf that is never freed.
         unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire) }
     }
 
@@ -228,14 +215,14 @@ impl PageMap {
             return 0;
         }
         // SAFETY: i < ROOT_LEN.
-        let off = unsafe { self.root.get_unchecked(i) }.load(Ordering::Acquire);
+        let off = unsafe { self.class_root.get_unchecked(i) }.load(Ordering::Acquire);
         let byte = (self.no_leaf_classes.as_ptr().expose_provenance())
             .wrapping_add(off)
             .wrapping_add((addr >> PAGE_SHIFT) & (LEAF_LEN - 1));
         // SAFETY: `off` is 0 (then `byte` is in `no_leaf_classes`, exposed
-        // just above) or a published leaf's address minus `origin()` (then
-        // `byte` is in that leaf's `classes`, exposed by `ensure`; a leaf is
-        // never freed). No store races with this read (see above).
+        // just above) or, from `ensure`, the distance from there to a
+        // leaf's `classes` (then `byte` is in them, exposed by `ensure`; a
+        // leaf is never freed). No store races with this read (see above).
         let class = unsafe { *ptr::with_exposed_provenance::<u8>(byte) };
         // Opaque too, so that the caller indexes its tables with the class
         // in a full register (`[base + class * 8]`) instead of working on
@@ -243,29 +230,43 @@ impl PageMap {
         opaque(class as usize)
     }
 
-    /// Makes sure leaves exist for pages `[page, page + n)`; false if the OS refuses.
-    /// Called without the page heap's lock (it maps memory): two threads may
-    /// race for a leaf, and the loser unmaps its own.
+    /// Makes sure leaves exist for pages `[page, page + n)`, in both roots;
+    /// false if the OS refuses. Called without the page heap's lock (it maps
+    /// memory): two threads may race for a leaf, and the loser unmaps its
+    /// own. Each then stores the winner's entry in `class_root` (the same
+    /// value), so no caller returns before both roots have the leaf.
     fn ensure(&self, page: usize, n: usize) -> bool {
         let (lo, hi) = (page >> LEAF_BITS, (page + n - 1) >> LEAF_BITS);
         for i in lo..=hi {
-            let Some(root) = self.root.get(i) else {
+            let (Some(root), Some(class_root)) = (self.root.get(i), self.class_root.get(i)) else {
                 return false;
             };
-            if root.load(Ordering::Acquire) == 0 {
-                let leaf = os::reserve(core::mem::size_of::<Leaf>());
-                if leaf.is_null() {
+            let mut leaf = root.load(Ordering::Acquire);
+            if leaf.is_null() {
+                let new = os::reserve(core::mem::size_of::<Leaf>()).cast::<Leaf>();
+                if new.is_null() {
                     return false;
                 }
-                // Never 0: the leaf is a fresh mapping, no_leaf_classes is not.
-                let off = leaf.expose_provenance().wrapping_sub(self.origin());
-                if root
-                    .compare_exchange(0, off, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    // SAFETY: our leaf was never published; no one has seen it.
-                    unsafe { os::unmap(leaf, core::mem::size_of::<Leaf>()) };
-                }
+                leaf = match root.compare_exchange(
+                    ptr::null_mut(),
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => new,
+                    Err(winner) => {
+                        // SAFETY: our leaf was never published; no one has seen it.
+                        unsafe { os::unmap(new.cast(), core::mem::size_of::<Leaf>()) };
+                        winner
+                    }
+                };
+            }
+            if class_root.load(Ordering::Acquire) == 0 {
+                // Never 0: the leaf is a mapping of its own, not inside this map.
+                // SAFETY: leaf is a live leaf; only the field's address is taken.
+                let classes = unsafe { ptr::addr_of!((*leaf).classes) }.expose_provenance();
+                let off = classes.wrapping_sub(self.no_leaf_classes.as_ptr().expose_provenance());
+                class_root.store(off, Ordering::Release);
             }
         }
         true
@@ -274,7 +275,7 @@ impl PageMap {
     /// Records `s` for page `page` (whose leaf exists). Under the page heap's lock.
     #[inline]
     pub fn set(&self, page: usize, s: *mut Span) {
-        let leaf = self.leaf(page >> LEAF_BITS);
+        let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
         debug_assert!(!leaf.is_null());
         // SAFETY: `ensure` created the leaf before any page in it was handed out.
         unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].store(s, Ordering::Release) }
@@ -283,8 +284,7 @@ impl PageMap {
     /// Sets the class byte of page `page` (whose leaf exists).
     #[inline]
     fn set_class(&self, page: usize, class: u8) {
-        let leaf = self.leaf(page >> LEAF_BITS);
-        debug_assert!(!leaf.is_null());
+        let leaf = self.root[page >> LEAF_BITS].load(Ordering::Acquire);
         // SAFETY: as in `set`.
         unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].store(class, Ordering::Release) }
     }
