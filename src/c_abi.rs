@@ -18,9 +18,10 @@
 //! # What the C ABI adds to the design
 //!
 //! - **Free without a size.** `free(p)` has no layout, so the object's class
-//!   comes from the page map (a root entry, then the page's class byte): two
-//!   dependent loads more than `dealloc`, then the same push on the thread's
-//!   list ([`GoAlloc::free`]). Large objects (class byte 0) are found through
+//!   comes from the page map (a range check, a root entry, then the page's
+//!   class byte): a compare and two dependent loads more than `dealloc`, then
+//!   the same push on the thread's list ([`GoAlloc::free`]); no stack frame,
+//!   the rare cases reached by tail calls. Large objects (class byte 0) are found through
 //!   the span pointer of the same map (the span is the run). Tiny pieces are not used here: their size is recorded nowhere,
 //!   so `malloc(1..=8)` gets a slot of Go's 8-byte class and `malloc(9..=16)`
 //!   one of 16 bytes ([`GoAlloc::allocate`]).
@@ -88,7 +89,11 @@ use crate::allocator::GoAlloc;
 use core::ffi::c_void;
 use core::ptr;
 
-/// The process-wide instance behind the C API.
+/// The process-wide instance behind the C API. Referred to only by
+/// functions that are never inlined into another crate (hence
+/// `#[inline(never)]` on [`instance`]), so the compiler keeps it local to
+/// this crate and `free` reads its key straight from the data section
+/// instead of through the global offset table.
 static GOALLOC: GoAlloc = GoAlloc::new();
 
 /// The instance behind the C API, for its statistics.
@@ -98,6 +103,7 @@ static GOALLOC: GoAlloc = GoAlloc::new();
 /// unsafe { alloc_cookbook::c_abi::free(alloc_cookbook::c_abi::malloc(8)) };
 /// assert!(alloc_cookbook::c_abi::instance().stats().mallocs >= 1);
 /// ```
+#[inline(never)]
 pub fn instance() -> &'static GoAlloc {
     &GOALLOC
 }

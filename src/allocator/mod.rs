@@ -63,9 +63,11 @@
 //!   [`crate::c_abi`] is built on it) reads the object's class from the page
 //!   map, which keeps a class byte per page beside the span pointer (set
 //!   when a central list cuts a span for a class, cleared when the span goes
-//!   back to the page heap; `page_heap.rs`), without touching the span; then
-//!   the same push on the thread's list as `dealloc`. A class byte of 0
-//!   (tiny blocks, large objects, no span) sends it to the slow path, which
+//!   back to the page heap; `page_heap.rs`), without touching the span: a
+//!   range check, the root entry, the class byte (a missing leaf reads as
+//!   zeros, so no null check). Then the same push on the thread's list as
+//!   `dealloc`. A class byte of 0 (tiny blocks, large objects, free pages,
+//!   foreign pointers, null) sends it to the slow path, which
 //!   reads the span (through the raw pointer: a central list may hold
 //!   `&mut` to the span's free list meanwhile). A large object's span is its run,
 //!   so `usable_size` is the run's length. Pointer-only requests use no tiny
@@ -101,9 +103,12 @@
 //! pop or push, and one counter update (count and bytes packed in one
 //! word; no list length is stored). Everything else (locks, the page
 //! map, the OS) is out of line and `#[cold]`, reached about once per batch.
-//! The pointer-only `free` adds exactly one thing: the page-map lookup (a
-//! root entry, then the page's class byte), no lock; its slow half is
-//! reached by a tail call.
+//! The pointer-only `free` adds the page-map lookup (a compare, then two
+//! dependent loads: the root entry and the page's class byte, no null check)
+//! and one load of the class's packed counter word from the heap, which
+//! `dealloc` knows as a constant; no lock. Its slow half and its length check are
+//! `extern "C"` (they cannot unwind) and reached by tail calls, so the C
+//! ABI's `free` runs without a stack frame.
 //!
 //! Nothing in the allocator panics, allocates through itself, or calls
 //! anything that might: a broken invariant found by a debug check is
@@ -621,14 +626,17 @@ impl GoAlloc {
     }
 
     /// Frees an object without its size or alignment (C's `free`): the
-    /// page map gives its span, and the span its size class (or, for a page
-    /// run, its length). Accepts any object of this instance, from
-    /// [`GoAlloc::allocate`] or from `GlobalAlloc::alloc` with a layout;
-    /// null does nothing. A small object costs a page-map lookup more than
-    /// `dealloc` with its layout, then the same push on the thread's list.
+    /// page map gives its size class (a class byte per page), or for
+    /// anything but a small object its span (for a page run, its length).
+    /// Accepts any object of this instance, from [`GoAlloc::allocate`] or
+    /// from `GlobalAlloc::alloc` with a layout; null does nothing. A small
+    /// object costs a page-map lookup more than `dealloc` with its layout
+    /// (a compare and two dependent loads), then the same push on the
+    /// thread's list.
     ///
-    /// A pointer this instance did not hand out is ignored in release
-    /// builds; debug builds abort with a message, as for a double free.
+    /// A pointer this instance did not hand out (including any at or above
+    /// 2^48) is ignored in release builds; debug builds abort with a
+    /// message, as for a double free.
     ///
     /// # Safety
     /// `p` is null or a live object of this instance, freed once.
@@ -660,29 +668,34 @@ impl GoAlloc {
                 // of `class` < TINY_CLASS (the page map says so).
                 unsafe {
                     let one = *heap.packed_object.get_unchecked(class);
-                    push_cached(&mut *c.as_ptr(), class, p, one);
+                    let c = &mut *c.as_ptr();
+                    if push_counted(c, class, p, one) {
+                        check_free_no_unwind(c, class);
+                    }
                 }
                 return;
             }
         }
         // SAFETY: same contract.
-        unsafe { self.free_slow(p) }
+        unsafe { Self::free_slow(p, self) }
     }
 
     /// Everything [`GoAlloc::free`]'s fast path leaves: null, tiny pieces,
-    /// large objects, a thread without a cache. `extern "C"` so that it
-    /// cannot unwind: `free` then reaches it by a tail call, with no
-    /// landing pad (`thread_cache::check_free` says why that one is not).
+    /// large objects, foreign pointers, a thread without a cache.
+    /// `extern "C"` so that it cannot unwind: `free` then reaches it by a
+    /// tail call, with no landing pad. The pointer comes first so that the
+    /// C ABI's `free`, which receives it in the first argument register,
+    /// jumps here without moving it.
     #[cold]
     #[inline(never)]
-    unsafe extern "C" fn free_slow(&self, p: *mut u8) {
+    unsafe extern "C" fn free_slow(p: *mut u8, this: &GoAlloc) {
         if p.is_null() {
             return;
         }
         // A free may reach `madvise` (the scavenger), whose failure sets
         // errno; C's `free` must leave errno alone (POSIX.1-2024, glibc 2.33).
         let _errno = SavedErrno::new();
-        let Some(heap) = self.existing_heap() else {
+        let Some(heap) = this.existing_heap() else {
             abort::check!(false, "free of {p:p}: this GoAlloc never allocated");
             return;
         };
@@ -696,8 +709,8 @@ impl GoAlloc {
         match state {
             SpanState::Small if class == TINY_CLASS => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Tiny);
-                let c = self.cache(heap);
+                this.debug_check_route(p, None, Route::Tiny);
+                let c = this.cache(heap);
                 if c.is_null() {
                     heap.direct.request(0, true, false);
                 } else {
@@ -713,9 +726,9 @@ impl GoAlloc {
             }
             SpanState::Small if class < TINY_CLASS => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Small(class));
+                this.debug_check_route(p, None, Route::Small(class));
                 let size = heap.info[class].size;
-                let c = self.cache(heap);
+                let c = this.cache(heap);
                 if c.is_null() {
                     heap.direct.mallocs_frees(class, false);
                     heap.direct.request(size, false, false);
@@ -727,13 +740,13 @@ impl GoAlloc {
             }
             SpanState::Large => {
                 #[cfg(debug_assertions)]
-                self.debug_check_route(p, None, Route::Large);
+                this.debug_check_route(p, None, Route::Large);
                 // SAFETY: as in `free`.
                 let (base, bytes) = unsafe { (span::base_of(s), span::bytes_of(s)) };
                 if base != p as usize {
                     return; // an interior pointer: not ours to free
                 }
-                self.free_large_run(
+                this.free_large_run(
                     heap,
                     p,
                     bytes,
@@ -1123,6 +1136,20 @@ impl Drop for SavedErrno {
 /// `class < NUM_CLASSES` and `p` is a freed slot of that class.
 #[inline(always)]
 unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
+    // SAFETY: the caller's contract.
+    if unsafe { push_counted(c, class, p, one) } {
+        thread_cache::check_free(c, class);
+    }
+}
+
+/// The push and count of [`push_cached`], shared by `dealloc` and the
+/// pointer-only [`GoAlloc::free`]; true when the length check is due (the
+/// caller runs it: `dealloc` directly, `free` through [`check_free_no_unwind`]).
+///
+/// # Safety
+/// As for [`push_cached`].
+#[inline(always)]
+unsafe fn push_counted(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) -> bool {
     // SAFETY: the caller guarantees class < NUM_CLASSES.
     let list = unsafe { c.lists.get_unchecked_mut(class) };
     let o = p as *mut span::FreeObject;
@@ -1133,9 +1160,17 @@ unsafe fn push_cached(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) {
     let frees = unsafe { c.counters.frees.get_unchecked(class) };
     let counted = frees.load(Ordering::Relaxed) + one;
     frees.store(counted, Ordering::Relaxed);
-    if counted >= list.check_at {
-        thread_cache::check_free(c, class);
-    }
+    counted >= list.check_at
+}
+
+/// [`thread_cache::check_free`] for the pointer-only free: `extern "C"`, so
+/// it cannot unwind, and `free` (the C ABI's `free` in particular) reaches
+/// it by a tail call, with no landing pad, no stack frame and no register
+/// saved on its fast path.
+#[cold]
+#[inline(never)]
+extern "C" fn check_free_no_unwind(c: &mut ThreadCache, class: usize) {
+    thread_cache::check_free(c, class)
 }
 
 /// Debug builds: marks the slot at `addr` live (`on`) or free; aborts if it already was.

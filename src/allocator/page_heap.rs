@@ -43,7 +43,18 @@
 //! for `dealloc`, which gets the base address, and for coalescing). Beside
 //! the span pointers each leaf keeps a class byte per page (256 KiB per
 //! leaf), non-zero only on the pages of in-use spans of Go's classes: the
-//! pointer-only free reads the class there without touching the span.
+//! pointer-only free reads the class there without touching the span
+//! ([`PageMap::small_class`]). That lookup has a second root of its own,
+//! whose entries hold the distance to a leaf's class bytes, and the 0 that
+//! every entry starts with lands on a leaf's worth of zero class bytes inside
+//! the map itself, never written: so the class lookup is a range check
+//! (addresses at or above 2^48 get class 0, they do not wrap around onto the
+//! map), the root entry and the class byte, with no null check between the
+//! two loads. (One root of distances for both lookups would cost the span
+//! lookups, which the central lists and coalescing make for every object and
+//! run, an address computation each.) Class 0 (not a small object,
+//! or not ours at all) sends `free` to its slow path, which asks for the
+//! span and ignores (release) or reports (debug) a pointer with none.
 //!
 //! The fact a reader gets wrong: the scavenger does not unmap memory. It
 //! calls `madvise(MADV_DONTNEED)` on free runs, which keeps the address range
@@ -85,9 +96,9 @@
 use super::lock::{SpinGuard, SpinLock};
 use super::os;
 use super::span::{Span, SpanList, SpanState, TINY_CLASS};
-use crate::size_class::PAGE_SIZE;
+use crate::size_class::{PAGE_SHIFT, PAGE_SIZE};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest reservation asked of the OS (Go's heap arena on linux/amd64).
 pub const ARENA_BYTES: usize = 64 << 20;
@@ -131,9 +142,26 @@ struct Leaf {
     classes: [AtomicU8; LEAF_LEN],
 }
 
-/// Page number to span. All-zero is empty.
+/// Root entries: one per 2^31 bytes of the 48-bit address space.
+const ROOT_LEN: usize = 1 << ROOT_BITS;
+/// Address bits a root index covers.
+const ROOT_SHIFT: usize = PAGE_SHIFT + LEAF_BITS;
+
+/// Page number to span and class byte. All-zero is empty.
 pub(crate) struct PageMap {
-    root: [AtomicPtr<Leaf>; 1 << ROOT_BITS],
+    /// Per root index, its leaf (null: none yet). What the span lookups
+    /// and every setter use.
+    root: [AtomicPtr<Leaf>; ROOT_LEN],
+    /// The same leaves for the class lookup alone: per root index, the
+    /// address of the leaf's `classes` minus that of `no_leaf_classes`
+    /// (wrapping), so that 0, the value of every entry the OS gave us,
+    /// means "no leaf" and lands on `no_leaf_classes`. [`PageMap::small_class`]
+    /// therefore needs no null check between its two loads: it adds.
+    class_root: [AtomicUsize; ROOT_LEN],
+    /// The class bytes of every leaf that does not exist: all zero, never
+    /// written (so never resident: reading untouched anonymous memory maps
+    /// the kernel's shared zero page).
+    no_leaf_classes: [AtomicU8; LEAF_LEN],
 }
 
 impl PageMap {
@@ -161,56 +189,84 @@ impl PageMap {
 
     /// The size class of the small object at `addr` (1..=67), or 0 if its
     /// page is not in a span of small objects of one of Go's classes (a
-    /// large object, a tiny block, a free run, a foreign pointer). Two
-    /// dependent loads (root entry, class byte) and no look at the span:
-    /// the fast path of the pointer-only free.
+    /// large object, a tiny block, a free run, a foreign pointer, an
+    /// address at or above 2^48). The fast path of the pointer-only free:
+    /// a compare for the map's range, then two dependent loads (root entry,
+    /// class byte) with no null check in between (a missing leaf reads the
+    /// zero bytes of `no_leaf_classes`) and no look at the span. On x86-64:
+    /// two shifts (and a mask) for the two indexes, one compare and branch,
+    /// the two loads and one add.
     ///
     /// Correct for any `addr` inside a live small object, from any thread:
     /// the byte is stored ([`PageMap::set_all`]) before the span's first
     /// object is handed out and cleared ([`PageMap::clear_classes`]) only
     /// after all its objects came back, so while the caller holds a live
     /// object of the span the byte does not change, and whatever handed the
-    /// object to the caller's thread made the store visible there.
+    /// object to the caller's thread made the store visible there. (So the
+    /// byte is read with a plain load: no store can race with it.)
     #[inline(always)]
     pub fn small_class(&self, addr: usize) -> usize {
-        let page = addr / PAGE_SIZE;
-        let Some(root) = self.root.get(page >> LEAF_BITS) else {
-            return 0;
-        };
-        let leaf = root.load(Ordering::Acquire);
-        if leaf.is_null() {
+        // Opaque, so that the compiler keeps this compare of the root index
+        // (one `cmp` with an immediate) instead of rewriting it as a compare
+        // of `addr` with 2^48, which needs a copy, a shift and a branch of
+        // its own beside the shift that makes the index.
+        let i = opaque(addr >> ROOT_SHIFT);
+        if i >= ROOT_LEN {
             return 0;
         }
-        // SAFETY: a non-null root entry points to a leaf that is never freed.
-        unsafe { (*leaf).classes[page & (LEAF_LEN - 1)].load(Ordering::Relaxed) as usize }
+        // SAFETY: i < ROOT_LEN.
+        let off = unsafe { self.class_root.get_unchecked(i) }.load(Ordering::Acquire);
+        let byte = (self.no_leaf_classes.as_ptr().expose_provenance())
+            .wrapping_add(off)
+            .wrapping_add((addr >> PAGE_SHIFT) & (LEAF_LEN - 1));
+        // SAFETY: `off` is 0 (then `byte` is in `no_leaf_classes`, exposed
+        // just above) or, from `ensure`, the distance from there to a
+        // leaf's `classes` (then `byte` is in them, exposed by `ensure`; a
+        // leaf is never freed). No store races with this read (see above).
+        let class = unsafe { *ptr::with_exposed_provenance::<u8>(byte) };
+        // Opaque too, so that the caller indexes its tables with the class
+        // in a full register (`[base + class * 8]`) instead of working on
+        // the byte and materialising `class * 8` with an extra instruction.
+        opaque(class as usize)
     }
 
-    /// Makes sure leaves exist for pages `[page, page + n)`; false if the OS refuses.
-    /// Called without the page heap's lock (it maps memory): two threads may
-    /// race for a leaf, and the loser unmaps its own.
+    /// Makes sure leaves exist for pages `[page, page + n)`, in both roots;
+    /// false if the OS refuses. Called without the page heap's lock (it maps
+    /// memory): two threads may race for a leaf, and the loser unmaps its
+    /// own. Each then stores the winner's entry in `class_root` (the same
+    /// value), so no caller returns before both roots have the leaf.
     fn ensure(&self, page: usize, n: usize) -> bool {
         let (lo, hi) = (page >> LEAF_BITS, (page + n - 1) >> LEAF_BITS);
         for i in lo..=hi {
-            let Some(root) = self.root.get(i) else {
+            let (Some(root), Some(class_root)) = (self.root.get(i), self.class_root.get(i)) else {
                 return false;
             };
-            if root.load(Ordering::Acquire).is_null() {
-                let leaf = os::reserve(core::mem::size_of::<Leaf>());
-                if leaf.is_null() {
+            let mut leaf = root.load(Ordering::Acquire);
+            if leaf.is_null() {
+                let new = os::reserve(core::mem::size_of::<Leaf>()).cast::<Leaf>();
+                if new.is_null() {
                     return false;
                 }
-                if root
-                    .compare_exchange(
-                        ptr::null_mut(),
-                        leaf.cast(),
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
-                    .is_err()
-                {
-                    // SAFETY: our leaf was never published; no one has seen it.
-                    unsafe { os::unmap(leaf, core::mem::size_of::<Leaf>()) };
-                }
+                leaf = match root.compare_exchange(
+                    ptr::null_mut(),
+                    new,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => new,
+                    Err(winner) => {
+                        // SAFETY: our leaf was never published; no one has seen it.
+                        unsafe { os::unmap(new.cast(), core::mem::size_of::<Leaf>()) };
+                        winner
+                    }
+                };
+            }
+            if class_root.load(Ordering::Acquire) == 0 {
+                // Never 0: the leaf is a mapping of its own, not inside this map.
+                // SAFETY: leaf is a live leaf; only the field's address is taken.
+                let classes = unsafe { ptr::addr_of!((*leaf).classes) }.expose_provenance();
+                let off = classes.wrapping_sub(self.no_leaf_classes.as_ptr().expose_provenance());
+                class_root.store(off, Ordering::Release);
             }
         }
         true
@@ -263,6 +319,28 @@ impl PageMap {
             self.set_class(p, 0);
         }
     }
+}
+
+/// `x`, unchanged, through an empty `asm!` block: the compiler can no
+/// longer see where the value came from, so it cannot rewrite what uses it.
+/// Costs no instruction; [`PageMap::small_class`] says what each use buys
+/// (measured with callgrind on the pointer-only free).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+#[inline(always)]
+fn opaque(mut x: usize) -> usize {
+    // SAFETY: the block is empty (the operand only appears in a comment):
+    // it reads and writes no memory and leaves the register as it was.
+    unsafe {
+        core::arch::asm!("/* {0} */", inout(reg) x, options(pure, nomem, nostack, preserves_flags));
+    }
+    x
+}
+
+/// `x` (other targets: no barrier, the compiler's choice stands).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn opaque(x: usize) -> usize {
+    x
 }
 
 /// The page heap proper; lives under the heap's lock. All-zero is a valid

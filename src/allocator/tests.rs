@@ -377,6 +377,55 @@ fn double_free_aborts_in_debug_builds() {
 
 #[cfg(debug_assertions)]
 #[test]
+fn pointer_only_free_above_the_page_maps_range_aborts_in_debug_builds() {
+    dies_with(
+        "allocator::tests::pointer_only_free_above_the_page_maps_range_aborts_in_debug_builds",
+        "not allocated by this GoAlloc",
+        || {
+            let a = GoAlloc::new();
+            let p = a.allocate(64, 1);
+            // SAFETY: deliberately wrong (p + 2^48 is not an object: the page
+            // map must not alias it with p), to see the debug check fire.
+            unsafe { a.free(p.wrapping_add(1 << 48)) };
+        },
+    );
+}
+
+/// Release builds ignore a pointer the instance never handed out, through
+/// the pointer-only free's fast path and slow path alike.
+#[cfg(not(debug_assertions))]
+#[test]
+fn pointer_only_free_ignores_foreign_pointers_in_release_builds() {
+    let a = GoAlloc::new();
+    let p = a.allocate(64, 1);
+    // SAFETY: p has 64 bytes.
+    unsafe { p.write_bytes(0x5A, 64) };
+    let mut local = [0u8; 64];
+    let before = a.stats();
+    // SAFETY: deliberately foreign pointers, which the release build ignores.
+    unsafe {
+        a.free(local.as_mut_ptr());
+        a.free(p.wrapping_add(1 << 48));
+        a.free((p as usize | 1 << 63) as *mut u8);
+        a.free(PAGE_SIZE as *mut u8);
+    }
+    assert_eq!(a.stats().frees, before.frees);
+    // p is still live: the next objects of its class are others.
+    let (q, r) = (a.allocate(64, 1), a.allocate(64, 1));
+    assert!(q != p && r != p);
+    // SAFETY: p has 64 bytes; every object is freed once.
+    unsafe {
+        assert!(core::slice::from_raw_parts(p, 64)
+            .iter()
+            .all(|&b| b == 0x5A));
+        a.free(p);
+        a.free(q);
+        a.free(r);
+    }
+}
+
+#[cfg(debug_assertions)]
+#[test]
 fn foreign_pointer_aborts_in_debug_builds() {
     dies_with(
         "allocator::tests::foreign_pointer_aborts_in_debug_builds",
@@ -621,9 +670,15 @@ fn class_bytes_follow_small_spans_and_clear_when_their_pages_go_back() {
     assert_eq!(heap.map.small_class(tiny as usize), 0);
     assert_eq!(heap.map.small_class(large as usize), 0);
     assert_eq!(heap.map.small_class(large as usize + 90_000), 0);
-    // Not this heap's pages, and addresses above the map's range.
+    // Not this heap's pages, and addresses above the map's range: an
+    // object's address plus 2^48, or with bit 63 set, is not the object
+    // (no aliasing), and a window with no leaf reads the zero leaf.
     assert_eq!(heap.map.small_class(&objs as *const _ as usize), 0);
     assert_eq!(heap.map.small_class(usize::MAX), 0);
+    assert_eq!(heap.map.small_class(objs[0] as usize + (1 << 48)), 0);
+    assert_eq!(heap.map.small_class(objs[0] as usize | 1 << 63), 0);
+    assert_eq!(heap.map.small_class(PAGE_SIZE), 0);
+    assert_eq!(heap.map.small_class((1 << 48) - 1), 0);
     // SAFETY: each object is live, from this instance, freed once.
     unsafe {
         for &p in &objs {

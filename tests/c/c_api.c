@@ -153,6 +153,29 @@ int main(void) {
     free(z2);
     free(NULL);
 
+    /* Pointers GoAlloc never handed out are ignored (the preloaded library
+       is a release build): the stack, static data, and a live object's
+       address plus 2^48 or with bit 63 set, which the page map must not take
+       for the object (a free taken for a small object would write the
+       address, and crash there, or hand the object out twice). */
+    {
+        char local[64];
+        static char in_data[64];
+        unsigned char *live = my_malloc(64);
+        fill(live, 64, 77);
+        void *volatile foreign[] = {local, in_data,
+                                    (void *)((uintptr_t)live + ((uintptr_t)1 << 48)),
+                                    (void *)((uintptr_t)live | ((uintptr_t)1 << 63))};
+        for (unsigned i = 0; i < sizeof foreign / sizeof *foreign; i++)
+            free(foreign[i]);
+        void *a = my_malloc(64), *b = my_malloc(64);
+        CHECK(a != (void *)live && b != (void *)live && filled(live, 64, 77),
+              "a foreign free aliased the live object %p (next: %p %p)", (void *)live, a, b);
+        free(a);
+        free(b);
+        free(live);
+    }
+
     /* Sizes: usable size, alignment, contents. */
     static const size_t sizes[] = {1, 7, 8, 9, 15, 16, 17, 24, 25, 32, 33, 100, 1000, 4096,
                                    8192, 32767, 32768, 32769, 65536, 100000, 1 << 20, 5 << 20};
