@@ -512,10 +512,10 @@ fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u
 ///
 /// A Rust function that may unwind (unlike `GoAlloc::free_slow`): as an
 /// `extern "C"` one, callgrind counted one to two instructions more per
-/// pair in the `dealloc` loops of 32 KiB and 64 KiB, and a thin
-/// `extern "C"` wrapper for the pointer-only free alone moved the 16 B and
-/// 64 B pairs by one. The price: the preloaded `free` keeps a one-word
-/// stack frame for this call's landing pad.
+/// pair in the `dealloc` loops of 32 KiB and 64 KiB. The pointer-only free
+/// (and so the C ABI's `free`) reaches it through an `extern "C"` wrapper
+/// instead (`check_free_no_unwind` in `mod.rs`), by a tail call with no
+/// stack frame.
 #[cold]
 #[inline(never)]
 pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
