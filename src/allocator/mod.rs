@@ -472,14 +472,14 @@ impl GoAlloc {
     /// ```
     /// use std::alloc::{GlobalAlloc, Layout};
     /// let a = alloc_cookbook::GoAlloc::new();
-    /// let l = Layout::from_size_align(1 << 20, 8).unwrap();
+    /// let l = Layout::from_size_align(2 << 20, 8).unwrap();
     /// // SAFETY: non-zero layout, freed once.
     /// unsafe {
     ///     let p = a.alloc(l);
-    ///     p.write_bytes(1, 1 << 20);
+    ///     p.write_bytes(1, 2 << 20);
     ///     a.dealloc(p, l);
     /// }
-    /// assert_eq!(a.scavenge(0), 1 << 20);
+    /// assert_eq!(a.scavenge(0), 2 << 20);
     /// assert_eq!(a.stats().heap_resident, 0);
     /// ```
     pub fn scavenge(&self, keep_bytes: usize) -> usize {
