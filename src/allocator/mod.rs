@@ -323,7 +323,7 @@ fn take_slot() -> usize {
 /// assert_eq!(v.iter().sum::<u32>(), 6);
 /// ```
 pub struct GoAlloc {
-    /// Heap address | slot number; 0 until the heap exists.
+    /// Heap address | slot offset (`thread_cache::make_key`); 0 until the heap exists.
     key: AtomicUsize,
     heap: AtomicPtr<Heap>,
 }
@@ -342,7 +342,7 @@ impl Drop for GoAlloc {
     fn drop(&mut self) {
         let key = *self.key.get_mut();
         if key != 0 {
-            SLOT_USERS[key & (thread_cache::SLOTS - 1)].fetch_sub(1, Ordering::AcqRel);
+            SLOT_USERS[thread_cache::key_slot(key)].fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
@@ -397,8 +397,10 @@ impl GoAlloc {
             .compare_exchange(ptr::null_mut(), new, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => {
-                self.key
-                    .store(new as usize | take_slot(), Ordering::Release);
+                self.key.store(
+                    thread_cache::make_key(new as usize, take_slot()),
+                    Ordering::Release,
+                );
                 fork::register(new);
                 // SAFETY: just published; never freed.
                 Some(unsafe { &*new })
@@ -577,7 +579,7 @@ impl GoAlloc {
                     // SAFETY: a cache was found, so the key is a live heap's
                     // (as in `free`); class < NUM_CLASSES as above.
                     let one = unsafe {
-                        let heap = &*((key & !(thread_cache::SLOTS - 1)) as *const Heap);
+                        let heap = &*(thread_cache::key_heap(key) as *const Heap);
                         *heap.packed_object.get_unchecked(class)
                     };
                     // SAFETY: as above.
@@ -659,7 +661,7 @@ impl GoAlloc {
         // is no heap's): the heap's address is the key without its slot bits.
         if let Some(c) = thread_cache::lookup(key) {
             // SAFETY: the key was published with its heap, which is never freed.
-            let heap = unsafe { &*((key & !(thread_cache::SLOTS - 1)) as *const Heap) };
+            let heap = unsafe { &*(thread_cache::key_heap(key) as *const Heap) };
             let class = heap.map.small_class(p as usize);
             if class != 0 {
                 #[cfg(debug_assertions)]

@@ -20,8 +20,9 @@
 //!
 //! **Several allocators in one process.** The thread-local part is a small
 //! array of slots, each `(instance key, cache pointer)`. Every `GoAlloc`
-//! instance gets a key (its heap's address with a slot number in the low
-//! bits), so the fast path is one thread-local load and one compare. Two
+//! instance gets a key (its heap's address with its slot's byte offset in
+//! the low bits), so the fast path is a mask, one thread-local load and one
+//! compare. Two
 //! instances whose slot numbers collide on one thread evict each other's
 //! cache (the evicted cache is flushed to its own heap first): correct, only
 //! slower, and it needs more than [`SLOTS`] live instances to happen (a new
@@ -773,13 +774,39 @@ fn tls() -> *mut Tls {
     t
 }
 
+/// The bits of an instance key that hold its slot: the slot's byte offset
+/// in the thread-local block (slot number times the size of a [`Slot`]), so
+/// the fast path masks the key and adds, with no shift.
+const KEY_SLOT_BITS: usize = (SLOTS - 1) * core::mem::size_of::<Slot>();
+
+/// The key of the heap at `heap` (page-aligned) with slot number `slot`.
+pub(crate) fn make_key(heap: usize, slot: usize) -> usize {
+    check!(
+        slot < SLOTS && heap & (KEY_SLOT_BITS | (core::mem::size_of::<Slot>() - 1)) == 0,
+        "internal error: heap {heap:#x} or slot {slot} does not fit a key"
+    );
+    heap | slot * core::mem::size_of::<Slot>()
+}
+
+/// The slot number in `key`.
+pub(crate) fn key_slot(key: usize) -> usize {
+    (key & KEY_SLOT_BITS) / core::mem::size_of::<Slot>()
+}
+
+/// The heap address in `key` (a key made by [`make_key`]).
+#[inline(always)]
+pub(crate) fn key_heap(key: usize) -> usize {
+    key & !KEY_SLOT_BITS
+}
+
 /// The calling thread's cache for the instance with `key`, or `None` (then
 /// the caller takes [`cache_slow`]). One thread-local load and one compare.
 #[inline(always)]
 pub(crate) fn lookup(key: usize) -> Option<NonNull<ThreadCache>> {
     // SAFETY: the thread-local is only touched by this thread, and no
-    // reference to it outlives this function; the index is masked in range.
-    let s = unsafe { (*tls()).slots.get_unchecked(key & (SLOTS - 1)) };
+    // reference to it outlives this function; the masked offset is a
+    // multiple of a slot's size below SLOTS slots, so it names a slot.
+    let s = unsafe { &*(*tls()).slots.as_ptr().byte_add(key & KEY_SLOT_BITS) };
     (s.key == key).then_some(s.cache)
 }
 
@@ -811,7 +838,7 @@ pub(crate) fn cache_slow(key: usize, heap: &Heap) -> *mut ThreadCache {
     // SAFETY: only this thread touches its thread-local block, and nothing
     // called below allocates through this allocator.
     let tls = unsafe { &mut *block };
-    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    let slot = &mut tls.slots[key_slot(key)];
     if slot.key == key {
         return slot.cache.as_ptr();
     }
@@ -843,13 +870,13 @@ fn evict(slot: &mut Slot) {
 pub(crate) fn flush_current(key: usize) {
     // SAFETY: only this thread touches its thread-local.
     let tls = unsafe { &mut *tls() };
-    let slot = &mut tls.slots[key & (SLOTS - 1)];
+    let slot = &mut tls.slots[key_slot(key)];
     if slot.key == key {
         evict(slot);
     }
     // SAFETY: a non-zero key is a published heap's address and slot number;
     // heaps are never freed.
-    let heap = unsafe { &*((key & !(SLOTS - 1)) as *const Heap) };
+    let heap = unsafe { &*(key_heap(key) as *const Heap) };
     heap.caches.flush_stocked();
 }
 
