@@ -785,7 +785,7 @@ pub(crate) fn make_key(heap: usize, slot: usize) -> usize {
         slot < SLOTS && heap & (KEY_SLOT_BITS | (core::mem::size_of::<Slot>() - 1)) == 0,
         "internal error: heap {heap:#x} or slot {slot} does not fit a key"
     );
-    heap | slot * core::mem::size_of::<Slot>()
+    heap | (slot * core::mem::size_of::<Slot>())
 }
 
 /// The slot number in `key`.
