@@ -17,9 +17,11 @@
 //! request of exactly its page count (alignment at most a page). A cached
 //! run stays in use as far as the page heap knows (it counts in
 //! `heap_in_use`, like objects parked in a thread cache) until the cache is
-//! flushed (thread exit, `flush_thread_cache`). A run that would take the
-//! cache over 1 MiB, and any run over 1 MiB, goes back to the page heap, so
-//! its scavenger sees it: a thread holds at most 1 MiB of freed large runs.
+//! flushed (thread exit, `flush_thread_cache`). A freed run up to 1 MiB
+//! always goes into the cache, giving older runs back to the page heap
+//! until it fits (the run freed last is the likeliest to be asked for
+//! next); a run over 1 MiB goes back to the page heap, so its scavenger
+//! sees it: a thread holds at most 1 MiB of freed large runs.
 //!
 //! The fact a reader gets wrong: `alloc_zeroed` of a large object usually
 //! costs no `memset` at all. Pages fresh from the OS and pages the scavenger
@@ -188,18 +190,43 @@ impl Heap {
         // by the caller), so the page map entry is that span; its page count
         // does not change while it is in use.
         let npages = unsafe { (*s).npages };
-        if cache.large.pages + npages <= LARGE_CACHE_PAGES {
-            if let Some(slot) = cache.large.spans.iter_mut().find(|s| s.is_null()) {
-                *slot = s;
-                cache.large.pages += npages;
-                let k = &cache.counters.large;
-                bump(&k.frees, 1);
-                bump(&k.requested_freed, size as u64);
-                bump(&k.bytes_freed, (npages * PAGE_SIZE) as u64);
-                return;
+        if npages > LARGE_CACHE_PAGES {
+            return self.free_large_span(s, size);
+        }
+        // The run freed last is the likeliest to be asked for next: make
+        // room for it by giving older runs back to the page heap. Each round
+        // empties a slot, so the loop ends (with every slot empty, the run fits).
+        let mut due = ScavengeDue::NO;
+        while cache.large.pages + npages > LARGE_CACHE_PAGES
+            || cache.large.spans.iter().all(|s| !s.is_null())
+        {
+            due = due.or(self.evict_cached_run(cache));
+        }
+        if let Some(slot) = cache.large.spans.iter_mut().find(|s| s.is_null()) {
+            *slot = s;
+            cache.large.pages += npages;
+            let k = &cache.counters.large;
+            bump(&k.frees, 1);
+            bump(&k.requested_freed, size as u64);
+            bump(&k.bytes_freed, (npages * PAGE_SIZE) as u64);
+        }
+        // The page heap's lock is dropped: the scavenger's madvise runs outside it.
+        due.run(&self.pages, &self.map);
+    }
+
+    /// Gives one of `cache`'s runs back to the page heap (it counted as
+    /// freed when it was cached); returns whether the scavenger is due.
+    #[cold]
+    fn evict_cached_run(&self, cache: &mut ThreadCache) -> ScavengeDue {
+        for slot in cache.large.spans.iter_mut() {
+            let s = core::mem::replace(slot, ptr::null_mut());
+            if !s.is_null() {
+                // SAFETY: a cached run is a `Large` span owned by this cache.
+                cache.large.pages -= unsafe { (*s).npages };
+                return self.pages.lock().free_span(&self.map, s);
             }
         }
-        self.free_large_span(s, size)
+        ScavengeDue::NO
     }
 
     /// Accounts an in-place resize of a large object (same page count): the

@@ -283,7 +283,7 @@ fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
         assert_eq!(a.stats().page_heap_spans, spans);
         a.dealloc(q, lay(60 << 10, 8));
         // Another page count: the page heap. Both runs go into the cache
-        // (17 pages); a 1 MiB run would take it over its 1 MiB: the page heap.
+        // (17 pages); a freed 1 MiB run gives them back to make room.
         let r = a.alloc(lay(72 << 10, 8));
         assert_ne!(r, p);
         a.dealloc(r, lay(72 << 10, 8));
@@ -296,7 +296,7 @@ fn a_freed_large_run_is_reused_from_the_thread_cache_until_flushed() {
         (4, 4, 0)
     );
     assert_eq!(s.bytes_handed_out, 0);
-    assert_eq!(s.heap_in_use, (64 << 10) + (72 << 10)); // two runs parked in the cache
+    assert_eq!(s.heap_in_use, 1 << 20); // the 1 MiB run parked in the cache
     a.flush_thread_cache();
     assert_eq!(a.stats().heap_in_use, 0);
 }
@@ -318,10 +318,15 @@ fn a_freed_one_mib_run_is_cached_within_the_thread_caches_budget() {
         }
         assert_eq!(a.stats().page_heap_spans, spans);
         assert_eq!(a.stats().heap_in_use, 1 << 20);
-        // The cache is full: a second run (another page count) goes back.
+        // A run of another page count takes the cache's place: the 1 MiB
+        // run goes back, and the new one is kept.
         let r = a.alloc(lay(64 << 10, 8));
         a.dealloc(r, lay(64 << 10, 8));
-        assert_eq!(a.stats().heap_in_use, 1 << 20);
+        assert_eq!(a.stats().heap_in_use, 64 << 10);
+        // A run over 1 MiB is never kept.
+        let big = a.alloc(lay(2 << 20, 8));
+        a.dealloc(big, lay(2 << 20, 8));
+        assert_eq!(a.stats().heap_in_use, 64 << 10);
     }
     a.flush_thread_cache();
     assert_eq!(a.stats().heap_in_use, 0);
