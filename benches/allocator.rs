@@ -32,7 +32,8 @@ mod common;
 
 use common::allocators::{
     batch, c_abi_pair, churn_peak, larson, lay, mixed_batch, pair, pair_free_pointer_only,
-    producer_consumer, thread_life, touch_pages, Workers, GOALLOC, JEMALLOC, MIMALLOC, MIXED_BATCH,
+    producer_consumer, thread_life, touch_pages, GoAllocStatic, Workers, GOALLOC, JEMALLOC,
+    MIMALLOC, MIXED_BATCH,
 };
 use std::alloc::System;
 use std::time::Duration;
@@ -49,7 +50,7 @@ macro_rules! each_allocator {
             $g.$method("system", $param, || $body);
         }
         {
-            let $a = &GOALLOC;
+            let $a = &GoAllocStatic;
             $g.$method("goalloc", $param, || $body);
         }
         {
@@ -72,7 +73,7 @@ macro_rules! each_allocator_custom {
             $g.case_custom("system", $param, $make);
         }
         {
-            let $a = &GOALLOC;
+            let $a = &GoAllocStatic;
             $g.case_custom("goalloc", $param, $make);
         }
         {
@@ -217,7 +218,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(300))
         .measurement_time(Duration::from_millis(700));
     g.case("goalloc", "dealloc with a layout (64 B pair)", || {
-        pair(&GOALLOC, lay(64))
+        pair(&GoAllocStatic, lay(64))
     });
     g.case("goalloc", "free, pointer only (64 B pair)", || {
         pair_free_pointer_only(&GOALLOC, lay(64))

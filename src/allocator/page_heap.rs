@@ -327,7 +327,7 @@ impl PageMap {
 /// (measured with callgrind on the pointer-only free).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
-fn opaque(mut x: usize) -> usize {
+pub(crate) fn opaque(mut x: usize) -> usize {
     // SAFETY: the block is empty (the operand only appears in a comment):
     // it reads and writes no memory and leaves the register as it was.
     unsafe {
@@ -339,7 +339,7 @@ fn opaque(mut x: usize) -> usize {
 /// `x` (other targets: no barrier, the compiler's choice stands).
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[inline(always)]
-fn opaque(x: usize) -> usize {
+pub(crate) fn opaque(x: usize) -> usize {
     x
 }
 

@@ -135,11 +135,18 @@ pub(crate) fn free_own(cache: &mut ThreadCache, size: usize) {
     bump(&cache.counters.tiny_frees, 1);
     bump(&cache.counters.requested_freed, size as u64);
     let t = &mut cache.tiny;
-    t.pieces -= 1;
     // Live pieces = `pieces` + the shared counter (which frees by other
-    // threads only lower). Both are then zero: the block is empty, start over.
-    if t.pieces == 0 {
+    // threads only lower). Freeing the last one makes both zero: the block
+    // is empty, start over. That case stores constants rather than
+    // `pieces - 1`, so in a loop of alloc+free pairs the next allocation
+    // does not wait on this free's read-modify-write of `pieces` (a chain
+    // of two through memory per pair): the branch is predicted, and the
+    // stores depend on no load.
+    if t.pieces == 1 {
+        t.pieces = super::page_heap::opaque(0) as i8;
         t.offset = 0;
+    } else {
+        t.pieces -= 1;
     }
 }
 
