@@ -147,9 +147,14 @@ git_workload() {
 redis_workload() {
   local n=20000
   [ "$size" = full ] && n=200000
-  local port
+  local port lo=32768
+  # Below the kernel's ephemeral range: a client socket of an earlier run
+  # (redis-benchmark's, in TIME_WAIT) can hold any port inside it, and the
+  # server's bind would then fail with "Address already in use".
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || true
+  [ "$lo" -gt 12000 ] 2> /dev/null || lo=32768
   for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % (lo - 10000)))
     (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null || break
   done
   # Loopback only, no persistence, stopped at the end (also on failure).
