@@ -11,9 +11,11 @@
 //! takes a batch from the class's central list ("refill": 8 objects the
 //! first time in a cache's life, twice as many each time after, up to the
 //! class's batch, so a short-lived thread neither fetches nor, at its exit,
-//! carries back objects it never needed), when it grows to
+//! carries back objects it never needed; a cache parked with its objects
+//! keeps its grown refill sizes for the next thread), when it grows to
 //! its limit (about 64 KiB worth, at least two batches, see `span.rs`) it
-//! gives one batch back ("flush"). Each call
+//! first raises the limit by a batch, up to four times, within 1 MiB per
+//! cache, then gives one batch back ("flush", see [`check_free`]). Each call
 //! stores one packed counter (count and requested bytes) and no list
 //! length: the length is brought up to date from the counters on the slow
 //! paths, and a free checks it only when the list could be full ([`FreeList`]).
