@@ -133,9 +133,24 @@ impl CentralList {
                 let mut last = first;
                 let mut k = 1;
                 next = (*first).next;
+                // The walk is a chain of dependent loads (each link gives
+                // the next address), which the CPU cannot overlap. Objects
+                // freed in a row usually sit at a fixed stride, so guess the
+                // next address from the last step and check the guess
+                // against the link: while the guesses hold (the branch
+                // predicts them), the next load's address comes from
+                // arithmetic, not from the load before it. `opaque` keeps
+                // the compiler from replacing the guess by the equal link.
+                let step = (next as usize).wrapping_sub(first as usize);
                 while k < left && (next as usize).wrapping_sub(lo) < hi - lo {
                     last = next;
-                    next = (*next).next;
+                    let guess = (next as usize).wrapping_add(step);
+                    let actual = (*next).next;
+                    next = if actual as usize == guess {
+                        super::page_heap::opaque(guess) as *mut FreeObject
+                    } else {
+                        actual
+                    };
                     k += 1;
                 }
                 left -= k;
