@@ -1360,6 +1360,20 @@ fn render_callgrind(rows: &[CallgrindRow]) -> String {
 mod tests {
     use super::*;
 
+    /// Writes criterion 0.8's files for case `variant` of group `g` (param
+    /// "1 KiB", allocator system) under `dir`; `median` is the JSON object
+    /// of the median's estimate.
+    fn write_criterion_case(dir: &std::path::Path, variant: &str, median: &str) {
+        let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("benchmark.json"),
+            format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
+        )
+        .unwrap();
+        std::fs::write(d.join("estimates.json"), format!("{{\"median\":{median}}}")).unwrap();
+    }
+
     #[test]
     fn group_ids_split() {
         assert_eq!(
@@ -1497,18 +1511,7 @@ mod tests {
         )
         .unwrap();
         for (variant, ns) in [("naive", 200.0), ("pool", 50.0)] {
-            let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(
-                d.join("benchmark.json"),
-                format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
-            )
-            .unwrap();
-            std::fs::write(
-                d.join("estimates.json"),
-                format!("{{\"median\":{{\"point_estimate\":{ns}}}}}"),
-            )
-            .unwrap();
+            write_criterion_case(&dir, variant, &format!("{{\"point_estimate\":{ns}}}"));
         }
         let r = load(&dir).unwrap();
         let out = dir.join("out");
@@ -1545,18 +1548,11 @@ mod tests {
         ];
         for (variant, ns, lo, hi) in cases {
             allocs.push_str(&format!("{{\"bench\":\"demo\",\"group\":\"g\",\"variant\":\"{variant}\",\"param\":\"1 KiB\",\"allocator\":\"system\",\"allocs_per_op\":1,\"bytes_per_op\":1}}\n"));
-            let d = dir.join(format!("criterion/g/{variant}/1 KiB/new"));
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(
-                d.join("benchmark.json"),
-                format!("{{\"group_id\":\"g [system]\",\"function_id\":\"{variant}\",\"value_str\":\"1 KiB\"}}"),
-            )
-            .unwrap();
-            std::fs::write(
-                d.join("estimates.json"),
-                format!("{{\"median\":{{\"point_estimate\":{ns},\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\"upper_bound\":{hi}}}}}}}"),
-            )
-            .unwrap();
+            write_criterion_case(
+                &dir,
+                variant,
+                &format!("{{\"point_estimate\":{ns},\"confidence_interval\":{{\"confidence_level\":0.95,\"lower_bound\":{lo},\"upper_bound\":{hi}}}}}"),
+            );
         }
         std::fs::write(dir.join("allocs/demo.jsonl"), allocs).unwrap();
         let r = load(&dir).unwrap();
