@@ -1136,6 +1136,14 @@ impl Report {
     pub fn requests(&self) -> u64 {
         self.histogram.iter().map(|&(_, c)| c).sum()
     }
+
+    /// The histogram's entries for tiny requests (1 to 16 bytes): `(size, count)`.
+    pub fn tiny_sizes(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.histogram
+            .iter()
+            .copied()
+            .filter(|&(s, _)| s > 0 && s <= 16)
+    }
 }
 
 /// The program's exact requests under Go's classes (model = the table
@@ -1250,24 +1258,12 @@ pub fn findings(r: &Report) -> Vec<Finding> {
         });
     }
     // Tiny requests.
-    let tiny: u64 = r
-        .histogram
-        .iter()
-        .filter(|&&(s, _)| s > 0 && s <= 16)
-        .map(|&(_, c)| c)
-        .sum();
-    let tiny_bytes: u64 = r
-        .histogram
-        .iter()
-        .filter(|&&(s, _)| s > 0 && s <= 16)
-        .map(|&(s, c)| s as u64 * c)
-        .sum();
+    let tiny: u64 = r.tiny_sizes().map(|(_, c)| c).sum();
+    let tiny_bytes: u64 = r.tiny_sizes().map(|(s, c)| s as u64 * c).sum();
     if tiny >= 1000 && tiny * 10 >= requests {
         let glibc: u64 = r
-            .histogram
-            .iter()
-            .filter(|&&(s, _)| s > 0 && s <= 16)
-            .map(|&(s, c)| (Scheme::Glibc.usable(s) as u64 + 8) * c)
+            .tiny_sizes()
+            .map(|(s, c)| (Scheme::Glibc.usable(s) as u64 + 8) * c)
             .sum();
         out.push(Finding {
             title: "many tiny requests".into(),

@@ -260,12 +260,7 @@ fn findings_bullets(r: &Report) -> String {
 }
 
 fn tiny_share(r: &Report) -> f64 {
-    let tiny: u64 = r
-        .histogram
-        .iter()
-        .filter(|&&(s, _)| s > 0 && s <= 16)
-        .map(|&(_, c)| c)
-        .sum();
+    let tiny: u64 = r.tiny_sizes().map(|(_, c)| c).sum();
     100.0 * tiny as f64 / r.requests().max(1) as f64
 }
 
