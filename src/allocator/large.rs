@@ -247,13 +247,9 @@ pub(crate) fn flush(cache: &mut ThreadCache) {
     // SAFETY: a cache's heap outlives it.
     let heap = unsafe { &*cache.heap };
     let mut due = ScavengeDue::NO;
-    cache.large.pages = 0;
-    for slot in cache.large.spans.iter_mut() {
-        let s = core::mem::replace(slot, ptr::null_mut());
-        if !s.is_null() {
-            // The run counted as freed when it was cached; now the pages go back.
-            due = due.or(heap.pages.lock().free_span(&heap.map, s));
-        }
+    // Each call gives one run back (or none once the slots are empty).
+    for _ in 0..LARGE_CACHE_SLOTS {
+        due = due.or(heap.evict_cached_run(cache));
     }
     due.run(&heap.pages, &heap.map);
 }
