@@ -164,7 +164,10 @@ use span::{SpanState, TINY_CLASS};
 use stats::SharedCounters;
 use thread_cache::{bump, CacheRegistry, ThreadCache};
 
-use crate::size_class::{GO, GO_CONST, MAX_SMALL_SIZE, MIN_ALIGN, NUM_SIZE_CLASSES, PAGE_SIZE};
+use crate::size_class::{
+    fast_class_of, fast_pointer_class_of, GO, MAX_SMALL_SIZE, MIN_ALIGN, NUM_SIZE_CLASSES,
+    PAGE_SIZE,
+};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::alloc::{GlobalAlloc, Layout};
@@ -270,20 +273,13 @@ fn route_by_pointer(size: usize, align: usize) -> Route {
     }
 }
 
-/// Go's class 3 (24 bytes), the one class above 8 bytes whose size is not
-/// a multiple of 16 (`tests.rs` checks).
-const CLASS_24: usize = 3;
-
 /// The class of a pointer-only request of at most 32 KiB, alignment at
 /// most 16: Go's class for the size, with 8 bytes as the least and the
-/// 24-byte class replaced by the 32-byte one (to keep 16-byte alignment).
+/// 24-byte class replaced by the 32-byte one (to keep 16-byte alignment),
+/// one load from `size_class::POINTER_CLASS_BY_8`.
 #[inline(always)]
 fn pointer_class(size: usize) -> usize {
-    if size <= MIN_ALIGN {
-        return 1;
-    }
-    let c = GO.class_of(size) as usize;
-    c + (c == CLASS_24) as usize
+    fast_pointer_class_of(size)
 }
 
 /// Live instances per thread-local slot number (`thread_cache.rs`): a new
@@ -1211,7 +1207,7 @@ unsafe impl GlobalAlloc for GoAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
-            let class = GO_CONST.class_of(size) as usize;
+            let class = fast_class_of(size);
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 // SAFETY: lookup returns the calling thread's own cache.
                 let c = unsafe { &mut *c.as_ptr() };
@@ -1259,7 +1255,7 @@ unsafe impl GlobalAlloc for GoAlloc {
         let (size, align) = (layout.size(), layout.align());
         if fast_small(size, align) {
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
-                let class = GO_CONST.class_of(size) as usize;
+                let class = fast_class_of(size);
                 // SAFETY: the calling thread's own cache; p is a slot of `class` < NUM_CLASSES.
                 unsafe { push_cached(&mut *c.as_ptr(), class, p, thread_cache::packed(size)) };
                 return;

@@ -1,6 +1,7 @@
 //! Unit tests of `GoAlloc` as a whole (each component file has its own).
 
 use super::*;
+use crate::size_class::CLASS_24;
 use std::alloc::{GlobalAlloc, Layout};
 
 fn lay(size: usize, align: usize) -> Layout {
@@ -514,12 +515,12 @@ fn the_pointer_only_classes_keep_16_byte_alignment() {
     for c in 2..NUM_SIZE_CLASSES {
         assert_eq!(
             GO.size(c as u8) % 16 == 0,
-            c != CLASS_24,
+            c != CLASS_24 as usize,
             "class {c} ({} B)",
             GO.size(c as u8)
         );
     }
-    assert_eq!(GO.size(CLASS_24 as u8), 24);
+    assert_eq!(GO.size(CLASS_24), 24);
     assert_eq!(route_by_pointer(0, 1), Route::Small(1));
     assert_eq!(route_by_pointer(8, 8), Route::Small(1));
     assert_eq!(route_by_pointer(9, 1), Route::Small(2));
