@@ -302,6 +302,17 @@ fn main() {
     );
     g.criterion().sample_size(10);
     each_allocator!(g, case_threads, "one thread's life", |a| thread_life(a));
+    // The same life with every thread on the CPU the bench runs on: no
+    // idle vCPU has to wake up (see `on_one_cpu`), so what is left is the
+    // thread's creation, its allocator work and its exit.
+    common::allocators::on_one_cpu(|| {
+        each_allocator!(
+            g,
+            case_threads,
+            "one thread's life, all threads on one CPU",
+            |a| { thread_life(a) }
+        )
+    });
     g.finish();
 
     c.final_summary();
