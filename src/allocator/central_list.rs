@@ -135,23 +135,47 @@ impl CentralList {
                 next = (*first).next;
                 // The walk is a chain of dependent loads (each link gives
                 // the next address), which the CPU cannot overlap. Objects
-                // freed in a row usually sit at a fixed stride, so guess the
-                // next address from the last step and check the guess
-                // against the link: while the guesses hold (the branch
-                // predicts them), the next load's address comes from
-                // arithmetic, not from the load before it. `opaque` keeps
-                // the compiler from replacing the guess by the equal link.
-                let step = (next as usize).wrapping_sub(first as usize);
-                while k < left && (next as usize).wrapping_sub(lo) < hi - lo {
+                // freed in a row usually sit at a fixed stride, so first
+                // walk as if they did: the next object is guessed at the
+                // first link's stride, the guess is checked against the
+                // link, and while the guesses hold (the branch predicts
+                // them) each load's address comes from an add, not from the
+                // load before it. How many guesses fit in the span (and in
+                // `left`) is worked out once, so this loop checks no bounds;
+                // `opaque` keeps the compiler from replacing the guess by
+                // the equal link.
+                let step = (next as usize).wrapping_sub(first as usize) as isize;
+                let room = if step > 0 {
+                    (hi - 1 - first as usize) / step as usize
+                } else if step < 0 {
+                    (first as usize - lo) / step.unsigned_abs()
+                } else {
+                    0
+                };
+                let strided = room.min((left - 1) as usize) as u32;
+                let mut i = 0;
+                let mut broke = false;
+                while i < strided {
                     last = next;
-                    let guess = (next as usize).wrapping_add(step);
+                    i += 1;
+                    let guess = (next as usize).wrapping_add(step as usize);
                     let actual = (*next).next;
-                    next = if actual as usize == guess {
-                        super::page_heap::opaque(guess) as *mut FreeObject
-                    } else {
-                        actual
-                    };
-                    k += 1;
+                    if actual as usize != guess {
+                        next = actual;
+                        broke = true;
+                        break;
+                    }
+                    next = super::page_heap::opaque(guess) as *mut FreeObject;
+                }
+                k += i;
+                // Where the stride broke, the rest of the run one link at a
+                // time, each object checked against the span's bounds.
+                if broke || strided == 0 {
+                    while k < left && (next as usize).wrapping_sub(lo) < hi - lo {
+                        last = next;
+                        next = (*next).next;
+                        k += 1;
+                    }
                 }
                 left -= k;
                 (*s).push_chain(first, last, k);
