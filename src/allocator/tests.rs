@@ -773,7 +773,8 @@ fn an_overflowing_list_grows_its_limit_instead_of_flushing_every_round() {
 fn the_flush_walk_returns_every_object_whatever_the_free_order() {
     let l = lay(64, 8);
     let n = 3000; // about 24 spans of 128 objects
-    let orders: [(&str, fn(usize, usize) -> usize); 5] = [
+    type Order = fn(usize, usize) -> usize;
+    let orders: [(&str, Order); 5] = [
         ("ascending", |i, _| i),
         ("descending", |i, n| n - 1 - i),
         ("two interleaved runs", |i, n| {
