@@ -214,6 +214,10 @@ pub(crate) struct Span {
     /// Address of slot 0.
     pub first: usize,
     pub free: *mut FreeObject,
+    /// The thread cache (its address; 0: none yet) that last took objects
+    /// from this span: the central list gives the span to no other cache
+    /// while it has other spans to offer (see `CentralList::refill`).
+    pub cutter: usize,
     /// Debug builds: one bit per slot, set while the slot is in the user's hands.
     #[cfg(debug_assertions)]
     pub live: [AtomicU64; 16],
@@ -292,6 +296,7 @@ impl Span {
         self.size = info.size;
         self.first = self.base() + info.first;
         self.free = ptr::null_mut();
+        self.cutter = 0;
         #[cfg(debug_assertions)]
         for w in &self.live {
             w.store(0, core::sync::atomic::Ordering::Relaxed);

@@ -816,3 +816,43 @@ fn the_flush_walk_returns_every_object_whatever_the_free_order() {
         assert_eq!(s.mallocs, s.frees, "{name}");
     }
 }
+
+/// Two threads whose caches refill in turns get their objects from
+/// different spans (`CentralList::refill`'s cutter): neighbouring objects in
+/// two threads' hands would share cache lines, or lines the prefetcher
+/// pairs, between two cores.
+#[test]
+fn caches_refilling_in_turns_take_objects_from_different_spans() {
+    use std::sync::{Arc, Barrier};
+    let a: &'static GoAlloc = Box::leak(Box::new(GoAlloc::new()));
+    let l = lay(64, 8);
+    let turn = Arc::new(Barrier::new(2));
+    let spans: Vec<std::collections::BTreeSet<usize>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|t| {
+                let turn = turn.clone();
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for round in 0..8 {
+                        if round % 2 == t {
+                            // SAFETY: a non-zero layout; freed below.
+                            mine.extend((0..16).map(|_| unsafe { a.alloc(l) } as usize));
+                        }
+                        turn.wait();
+                    }
+                    let pages = mine.iter().map(|p| p & !(PAGE_SIZE - 1)).collect();
+                    for p in mine {
+                        // SAFETY: allocated above with this layout, freed once.
+                        unsafe { a.dealloc(p as *mut u8, l) };
+                    }
+                    pages
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        spans[0].iter().all(|p| !spans[1].contains(p)),
+        "the threads share a span: {spans:x?}"
+    );
+}

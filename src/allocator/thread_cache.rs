@@ -485,9 +485,14 @@ fn from_central(cache: &mut ThreadCache, class: usize, take_one: bool) -> *mut u
     };
     let next = (want * 2).min(info.batch);
     cache.refill_batch[class] = next as u16 | if want == info.batch { BATCH_GROWN } else { 0 };
-    let chain = heap.central[class]
-        .lock()
-        .refill(class, info, &heap.map, &heap.pages, want);
+    let chain = heap.central[class].lock().refill(
+        class,
+        info,
+        &heap.map,
+        &heap.pages,
+        want,
+        cache as *const ThreadCache as usize,
+    );
     if chain.len == 0 {
         return ptr::null_mut();
     }
@@ -671,7 +676,7 @@ pub(crate) fn alloc_direct(heap: &Heap, class: usize) -> *mut u8 {
     let info = &heap.info[class];
     let chain: Chain = heap.central[class]
         .lock()
-        .refill(class, info, &heap.map, &heap.pages, 1);
+        .refill(class, info, &heap.map, &heap.pages, 1, 0);
     chain.head.cast()
 }
 
