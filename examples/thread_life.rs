@@ -140,7 +140,8 @@ fn main() {
         "{:<9} {:>11} {:>11} {:>11} {:>11} {:>12}",
         "allocator", "life", "spawn->run", "own work", "exit->join", "halts/thread"
     );
-    let rows: [(&str, fn(u64, u64) -> Split); 4] = [
+    type Run = fn(u64, u64) -> Split;
+    let rows: [(&str, Run); 4] = [
         ("glibc", |t, s| measure(&System, t, s)),
         ("goalloc", |t, s| measure(&GOALLOC, t, s)),
         ("mimalloc", |t, s| measure(&MIMALLOC, t, s)),
