@@ -20,8 +20,8 @@
 //! - **Free without a size.** `free(p)` has no layout, so the object's class
 //!   comes from the page map (a range check, a root entry, then the page's
 //!   class byte): a compare and two dependent loads more than `dealloc`, then
-//!   the same push on the thread's list ([`GoAlloc::free`]); no stack frame,
-//!   the rare cases reached by tail calls. Large objects (class byte 0) are found through
+//!   the same push on the thread's list ([`GoAlloc::free`]); no landing
+//!   pad, the rare cases reached by tail calls. Large objects (class byte 0) are found through
 //!   the span pointer of the same map (the span is the run). Tiny pieces are not used here: their size is recorded nowhere,
 //!   so `malloc(1..=8)` gets a slot of Go's 8-byte class and `malloc(9..=16)`
 //!   one of 16 bytes ([`GoAlloc::allocate`]).

@@ -19,7 +19,10 @@
 //! count. That is why 1664 is not a class but 1792 is.
 //!
 //! Lookup is O(1) with Go's two tables: one indexed in 8-byte steps up to
-//! 1 KiB, one in 128-byte steps above. Dividing an offset inside a span by the
+//! 1 KiB, one in 128-byte steps above. The allocator's fast paths read one
+//! flat table in 8-byte steps up to 32 KiB instead, built from Go's at
+//! compile time (`GO_CLASS_BY_8`): one load, where the two tables need a
+//! compare and a select first. Dividing an offset inside a span by the
 //! object size (to find an object's index) is a multiply and a shift with a
 //! precomputed "magic" ([`SizeClassTable::div_magic`]), proved exact for every
 //! offset in a span by the tests.
@@ -68,10 +71,8 @@ const CLASS128_LEN: usize = (MAX_MAX_SMALL - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 
 /// ```
 pub static GO: SizeClassTable = GO_CONST;
 
-/// [`GO`] as a constant, for the allocator's fast paths: with a constant
-/// size (most Rust layouts are), `GO_CONST.class_of(size)` folds to a
-/// constant at compile time, where `GO.class_of(size)` loads from the static
-/// (through the GOT, from another crate).
+/// [`GO`] as a constant, from which the fast paths' flat tables
+/// ([`GO_CLASS_BY_8`], [`POINTER_CLASS_BY_8`]) are built at compile time.
 pub(crate) const GO_CONST: SizeClassTable =
     match SizeClassTable::generate(PAGE_SIZE, MAX_SMALL_SIZE) {
         Ok(t) => t,

@@ -33,7 +33,9 @@
 //! 2. If the list is empty, take a batch from the central list for *c*
 //!    (lock *c*): objects from its partial spans, taken in bulk (a span
 //!    hands over a prefix of its free list, then never-used slots linked in
-//!    one loop: `span.rs`), a short batch at first, doubling up to the
+//!    one loop: `span.rs`), passing over spans another thread's cache is
+//!    taking from, so two threads' objects do not sit side by side
+//!    (`central_list.rs`), a short batch at first, doubling up to the
 //!    class's batch (`thread_cache.rs`).
 //! 3. If the central list has no partial span, get a span of the class's
 //!    page count from the page heap (lock the heap): a free run, else pages
@@ -108,7 +110,8 @@
 //! and one load of the class's packed counter word from the heap, which
 //! `dealloc` knows as a constant; no lock. Its slow half and its length check are
 //! `extern "C"` (they cannot unwind) and reached by tail calls, so the C
-//! ABI's `free` runs without a stack frame.
+//! ABI's `free` has no landing pad (it still saves two registers on entry,
+//! the compiler's choice).
 //!
 //! Nothing in the allocator panics, allocates through itself, or calls
 //! anything that might: a broken invariant found by a debug check is
@@ -1183,8 +1186,7 @@ unsafe fn push_counted(c: &mut ThreadCache, class: usize, p: *mut u8, one: u64) 
 
 /// [`thread_cache::check_free`] for the pointer-only free: `extern "C"`, so
 /// it cannot unwind, and `free` (the C ABI's `free` in particular) reaches
-/// it by a tail call, with no landing pad, no stack frame and no register
-/// saved on its fast path.
+/// it by a tail call, with no landing pad.
 #[cold]
 #[inline(never)]
 extern "C" fn check_free_no_unwind(c: &mut ThreadCache, class: usize) {
@@ -1231,7 +1233,7 @@ unsafe impl GlobalAlloc for GoAlloc {
             if let Some(c) = thread_cache::lookup(self.key.load(Ordering::Relaxed)) {
                 // SAFETY: lookup returns the calling thread's own cache.
                 let c = unsafe { &mut *c.as_ptr() };
-                // SAFETY: class_of returns a class below NUM_SIZE_CLASSES.
+                // SAFETY: fast_class_of returns a class below NUM_SIZE_CLASSES.
                 let list = pinned(unsafe { c.lists.get_unchecked_mut(class) });
                 let head = list.head;
                 if !head.is_null() {
