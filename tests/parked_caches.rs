@@ -285,3 +285,35 @@ fn short_lived_threads_pass_objects_on_intact() {
         "back to the baseline:\n{s}"
     );
 }
+
+/// A cache parked with its objects for longer than a second is not handed
+/// on with them: the next thread flushes it and starts from empty (see
+/// `STOCKED_FOR_NS` in `thread_cache.rs`), so a pool started long after a
+/// phase of short-lived threads does not share their leftover objects.
+#[test]
+fn a_cache_parked_for_over_a_second_is_flushed_not_reused() {
+    static A: GoAlloc = GoAlloc::new();
+    let first = std::thread::spawn(|| use_and_free(&A, 56, 1024))
+        .join()
+        .unwrap();
+    let s = A.stats();
+    assert!(s.small_spans > 0 && s.heap_in_use >= 56 * 1024, "{s}");
+    let first_refills = s.central_refills;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = std::thread::spawn(|| use_and_free(&A, 56, 1024))
+        .join()
+        .unwrap();
+    let s = A.stats();
+    assert_eq!(s.thread_caches, 1, "the stale cache was reused empty:\n{s}");
+    assert!(
+        s.central_refills - first_refills >= first_refills,
+        "the second thread refilled as the first did, from empty:\n{s}"
+    );
+    assert_eq!((s.mallocs, s.frees, s.live_objects), (112, 112, 0), "{s}");
+    // The flushed objects went back to their spans, which the refills may
+    // cut again: their addresses may come back, a skipped refill may not.
+    drop((first, second));
+    A.flush_thread_cache();
+    let s = A.stats();
+    assert_eq!((s.small_spans, s.heap_in_use), (0, 0), "{s}");
+}
