@@ -268,8 +268,9 @@ pub(crate) const STOCKED_CACHES: usize = 4;
 /// objects hold neighbouring objects, so their writes share cache lines.
 /// Measured on the allocator bench, two long-lived workers after the
 /// larson rounds: 0.77× one worker's throughput with the larson threads'
-/// caches, 1.8× with one cache parked at a time (which made larson itself
-/// a fifth slower, so a cap on count was not the answer). A cache parked
+/// caches (the measuring run at 45b7707), about 1.8× with one cache parked
+/// at a time (filtered bench runs, which also made larson itself about two
+/// fifths slower, so a cap on count was not the answer). A cache parked
 /// for longer is flushed by the thread that finds it, and parked empty.
 pub(crate) const STOCKED_FOR_NS: u64 = 1_000_000_000;
 
