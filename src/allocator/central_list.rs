@@ -58,8 +58,9 @@ impl CentralList {
     /// which that thread then had to take back: two threads of 64 B
     /// alloc+free pairs on one `GoAlloc` reached 1.2× one thread's
     /// throughput, against 2.0× on two instances (a scratch driver on this
-    /// project's 2-core VM); with the cutter, 1.5× in that driver and 2.1×
-    /// in the allocator bench's shared-cache-line row. (Go and mimalloc get
+    /// project's 2-core VM); with the cutter, 1.5× in that driver and 2.04×
+    /// in the allocator bench's shared-cache-line row (the measuring run at
+    /// 78af86c). (Go and mimalloc get
     /// the same effect by giving each thread whole spans or pages.)
     pub fn refill(
         &mut self,

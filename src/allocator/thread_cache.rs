@@ -43,9 +43,10 @@
 //! idle list *with its free objects*, and the next new thread takes that
 //! cache first, if it comes within a second ([`STOCKED_FOR_NS`]; a cache
 //! parked longer is flushed by the thread that finds it): its first
-//! allocations need no refill, and its own exit no flush. (mimalloc, at a thread's exit, frees its pages whose blocks are
-//! all free and abandons the others, to be reclaimed by other threads: its
-//! next thread starts from fresh pages.) A parked cache keeps at most
+//! allocations need no refill, and its own exit no flush. (mimalloc, at a
+//! thread's exit, frees its pages whose blocks are all free and abandons
+//! the others, to be reclaimed by other threads: its next thread starts
+//! from fresh pages.) A parked cache keeps at most
 //! [`STOCKED_BYTES`] (whole classes go back to the central lists, largest
 //! objects first, until the rest fits) and its tiny block; its large runs
 //! go back to the page heap. At most [`STOCKED_CACHES`] caches per heap are
@@ -256,6 +257,19 @@ struct IdleList {
 // SAFETY: the pointers are cache structs owned by the heap, used under the lock.
 unsafe impl Send for IdleList {}
 
+impl IdleList {
+    /// The first cache of the empty list, taken off it (null if none).
+    fn pop_empty(&mut self) -> *mut ThreadCache {
+        let c = self.empty;
+        if !c.is_null() {
+            // SAFETY: caches on the idle lists are valid and unused, linked
+            // through `next_idle`, and the caller holds the idle lock.
+            self.empty = unsafe { (*c).next_idle };
+        }
+        c
+    }
+}
+
 /// Most parked caches of a heap that keep their objects for the next
 /// thread; a thread that exits while this many are parked flushes its cache.
 pub(crate) const STOCKED_CACHES: usize = 4;
@@ -359,21 +373,15 @@ impl CacheRegistry {
                     }
                 }
             }
-            if taken.is_null() && !idle.empty.is_null() {
-                taken = idle.empty;
-                // SAFETY: as above.
-                idle.empty = unsafe { (*taken).next_idle };
+            if taken.is_null() {
+                taken = idle.pop_empty();
             }
         }
         if !stale.is_null() {
+            // Parked empty now: the first of them serves this thread.
             self.flush_and_park_empty(stale);
             if taken.is_null() {
-                let mut idle = self.idle.lock();
-                taken = idle.empty;
-                if !taken.is_null() {
-                    // SAFETY: as above.
-                    idle.empty = unsafe { (*taken).next_idle };
-                }
+                taken = self.idle.lock().pop_empty();
             }
         }
         if !taken.is_null() {
