@@ -270,19 +270,10 @@ fn fast_small(size: usize, align: usize) -> bool {
 #[inline(always)]
 fn route_by_pointer(size: usize, align: usize) -> Route {
     if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN {
-        Route::Small(pointer_class(size.max(align)))
+        Route::Small(fast_pointer_class_of(size.max(align)))
     } else {
         route(size.max(1), align.max(2 * MIN_ALIGN))
     }
-}
-
-/// The class of a pointer-only request of at most 32 KiB, alignment at
-/// most 16: Go's class for the size, with 8 bytes as the least and the
-/// 24-byte class replaced by the 32-byte one (to keep 16-byte alignment),
-/// one load from `size_class::POINTER_CLASS_BY_8`.
-#[inline(always)]
-fn pointer_class(size: usize) -> usize {
-    fast_pointer_class_of(size)
 }
 
 /// Live instances per thread-local slot number (`thread_cache.rs`): a new
@@ -564,7 +555,7 @@ impl GoAlloc {
     #[inline]
     pub fn allocate(&self, size: usize, align: usize) -> *mut u8 {
         if size <= MAX_SMALL_SIZE && align <= 2 * MIN_ALIGN && align.is_power_of_two() {
-            let class = pointer_class(size.max(align));
+            let class = fast_pointer_class_of(size.max(align));
             let key = self.key.load(Ordering::Relaxed);
             if let Some(c) = thread_cache::lookup(key) {
                 // SAFETY: lookup returns the calling thread's own cache.

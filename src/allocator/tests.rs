@@ -659,7 +659,7 @@ fn pointer_only_requests_too_large_or_badly_aligned_return_null() {
 #[test]
 fn class_bytes_follow_small_spans_and_clear_when_their_pages_go_back() {
     let a = GoAlloc::new();
-    let class = pointer_class(64);
+    let class = fast_pointer_class_of(64);
     // Two spans' worth of 64-byte objects (8 KiB spans: 128 each).
     let objs: Vec<*mut u8> = (0..256).map(|_| a.allocate(64, 1)).collect();
     let heap = a.existing_heap().unwrap();
