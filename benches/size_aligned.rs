@@ -8,7 +8,8 @@
 //! (`malloc_usable_size`, `mi_usable_size`, `tikv_jemallocator::usable_size`)
 //! and records it as an extra column. Under `goalloc` the column is the Go
 //! size-class table from `alloc_cookbook::size_class`, which `GoAlloc`
-//! follows (requests under 16 bytes share 16-byte tiny blocks instead).
+//! follows (requests under 16 bytes other than 8 share 16-byte tiny blocks
+//! instead).
 //!
 //! Groups: growing 100,000 short buffers by a suffix (exact capacity vs class
 //! capacity), building and scanning a million records in a `Vec` and a million

@@ -8,7 +8,8 @@
 //! The main allocator works in runs of pages. Small requests (up to 32 KiB)
 //! are rounded up to one of Go's 67 size classes ([`crate::size_class`]), and
 //! each class has its own set of spans (runs of 8 KiB pages cut into equal
-//! slots). Requests under 16 bytes share 16-byte blocks (the tiny
+//! slots). Requests under 16 bytes, except those of exactly 8 (which fill a
+//! slot of Go's 8-byte class), share 16-byte blocks (the tiny
 //! allocator); requests over 32 KiB, and those aligned above a page, get a
 //! run of whole pages of their own (`large.rs`). The structures, from the
 //! thread outward:
@@ -74,7 +75,7 @@
 //!   `&mut` to the span's free list meanwhile). A large object's span is its run,
 //!   so `usable_size` is the run's length. Pointer-only requests use no tiny
 //!   pieces (a piece's size is recorded nowhere): 1 to 8 bytes get Go's
-//!   8-byte class (which layouts never use), larger ones keep C's 16-byte
+//!   8-byte class (layouts use it for exactly 8 bytes), larger ones keep C's 16-byte
 //!   `max_align_t` alignment (the 24-byte class is skipped).
 //! - **fork().** `fork.rs`: handlers registered with the first heap take
 //!   every lock (idle list, central lists, page heap) before a fork and
@@ -218,7 +219,7 @@ impl Heap {
 enum Route {
     /// Zero bytes: a dangling aligned pointer, nothing allocated.
     Zero,
-    /// Under 16 bytes, alignment at most 8: a piece of a tiny block.
+    /// Under 16 bytes but not 8, alignment at most 8: a piece of a tiny block.
     Tiny,
     /// A slot of this class (its size is a multiple of the alignment).
     Small(usize),
@@ -226,13 +227,19 @@ enum Route {
     Large,
 }
 
+/// The object size of Go's class 1. A request of exactly this size fills a
+/// class-1 slot with nothing left over, so packing it into a tiny block
+/// could not use less memory: it takes the slot, and the class lists' fast
+/// path (no piece to count, reusable as soon as it is freed).
+const CLASS_1_SIZE: usize = 8;
+
 #[inline]
 fn route(size: usize, align: usize) -> Route {
     if size == 0 {
         return Route::Zero;
     }
     if align <= MIN_ALIGN {
-        if size < TINY_BLOCK {
+        if size < TINY_BLOCK && size != CLASS_1_SIZE {
             Route::Tiny
         } else if size <= MAX_SMALL_SIZE {
             Route::Small(GO.class_of(size) as usize)
@@ -255,16 +262,18 @@ fn route(size: usize, align: usize) -> Route {
     }
 }
 
-/// Small sizes that take the inlined fast path: 16 B ..= 32 KiB, alignment <= 8.
+/// Small sizes that take the inlined fast path: 8 B and 16 B ..= 32 KiB,
+/// alignment <= 8.
 #[inline(always)]
 fn fast_small(size: usize, align: usize) -> bool {
-    size.wrapping_sub(TINY_BLOCK) <= MAX_SMALL_SIZE - TINY_BLOCK && align <= MIN_ALIGN
+    (size.wrapping_sub(TINY_BLOCK) <= MAX_SMALL_SIZE - TINY_BLOCK || size == CLASS_1_SIZE)
+        && align <= MIN_ALIGN
 }
 
 /// Where a request of the pointer-only API ([`GoAlloc::allocate`], the C
 /// ABI) goes. Its objects must be freed without a size, so there are no
 /// tiny pieces (a piece's size is not recorded anywhere): up to 8 bytes get a
-/// slot of Go's 8-byte class 1 (which layouts never use, see `tiny.rs`),
+/// slot of Go's 8-byte class 1 (which layouts use only for exactly 8 bytes),
 /// anything larger at least C's `max_align_t` alignment of 16, so every
 /// object a 16-aligned type fits in is 16-aligned, as with glibc.
 #[inline(always)]
@@ -751,7 +760,7 @@ impl GoAlloc {
 
     /// The bytes the object at `p` really has (C's `malloc_usable_size`):
     /// its class size, or its whole page run for a large object; 0 for null.
-    /// A tiny piece (a request under 16 bytes made with a layout) does not
+    /// A tiny piece (a request under 16 bytes but not 8, made with a layout) does not
     /// record its size: it answers 1, the least any piece has.
     ///
     /// # Safety

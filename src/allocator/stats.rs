@@ -128,7 +128,7 @@ pub struct Stats {
     pub frees: u64,
     /// `mallocs - frees` (Go's `HeapObjects`).
     pub live_objects: u64,
-    /// Tiny pieces (under 16 B) allocated / freed, ever (included in the totals above).
+    /// Tiny pieces (under 16 B, except 8 B) allocated / freed, ever (included in the totals above).
     pub tiny_allocs: u64,
     /// Tiny pieces freed, ever.
     pub tiny_frees: u64,

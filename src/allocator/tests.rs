@@ -11,8 +11,19 @@ fn lay(size: usize, align: usize) -> Layout {
 #[test]
 fn routes_follow_size_and_alignment() {
     assert_eq!(route(0, 1), Route::Zero);
-    assert_eq!(route(8, 8), Route::Tiny);
+    assert_eq!(route(7, 1), Route::Tiny);
+    assert_eq!(route(8, 8), Route::Small(1));
+    assert_eq!(route(8, 1), Route::Small(1));
+    assert_eq!(route(9, 1), Route::Tiny);
     assert_eq!(route(15, 1), Route::Tiny);
+    // The fast path's size test agrees with the route for every small size.
+    for size in 1..=MAX_SMALL_SIZE {
+        let fast = fast_small(size, 8);
+        match route(size, 8) {
+            Route::Small(c) => assert!(fast && fast_class_of(size) == c, "size {size}"),
+            _ => assert!(!fast, "size {size}"),
+        }
+    }
     assert_eq!(route(8, 16), Route::Small(2));
     assert_eq!(route(16, 8), Route::Small(2));
     assert_eq!(route(33, 8), Route::Small(GO.class_of(48) as usize));
@@ -90,7 +101,7 @@ fn tiny_pieces_share_a_block_and_the_block_is_reused_when_all_die() {
     unsafe {
         let p = a.alloc(l4);
         let q = a.alloc(l4);
-        let r = a.alloc(lay(8, 8));
+        let r = a.alloc(lay(7, 1));
         assert_eq!(q as usize, p as usize + 4);
         assert_eq!(r as usize, p as usize + 8);
         let s = a.alloc(l4); // does not fit: a new block
@@ -98,7 +109,7 @@ fn tiny_pieces_share_a_block_and_the_block_is_reused_when_all_die() {
         assert_eq!(a.stats().by_size[TINY_CLASS].live(), 2);
         a.dealloc(p, l4);
         a.dealloc(q, l4);
-        a.dealloc(r, lay(8, 8));
+        a.dealloc(r, lay(7, 1));
         // The first block is retired and all its pieces dead: freed.
         assert_eq!(a.stats().by_size[TINY_CLASS].live(), 1);
         a.dealloc(s, l4);
@@ -107,6 +118,46 @@ fn tiny_pieces_share_a_block_and_the_block_is_reused_when_all_die() {
         assert_eq!((st.tiny_allocs, st.tiny_frees, st.live_objects), (4, 4, 0));
         assert_eq!(st.by_size[TINY_CLASS].live(), 0);
         assert_eq!(st.small_spans, 0);
+    }
+}
+
+#[test]
+fn eight_byte_requests_take_class_1_slots_not_tiny_pieces() {
+    let a = GoAlloc::new();
+    let l8 = lay(8, 8);
+    // SAFETY: non-zero layouts; each pointer written within its 8 bytes and
+    // freed once with its layout.
+    unsafe {
+        let ps: Vec<*mut u8> = (0..1000).map(|_| a.alloc(l8)).collect();
+        for (i, &p) in ps.iter().enumerate() {
+            assert!(!p.is_null() && p as usize % 8 == 0);
+            (p as *mut u64).write(i as u64);
+        }
+        let st = a.stats();
+        assert_eq!((st.tiny_allocs, st.by_size[1].live()), (0, 1000));
+        assert_eq!(a.usable_size(ps[0]), 8);
+        for (i, &p) in ps.iter().enumerate() {
+            assert_eq!((p as *const u64).read(), i as u64);
+        }
+        // Freeing one 8-byte object frees its slot at once (a tiny block
+        // would stay live for its other piece).
+        a.dealloc(ps[500], l8);
+        assert_eq!(a.stats().by_size[1].live(), 999);
+        let back = a.alloc(l8);
+        (back as *mut u64).write(500);
+        let mut ps = ps;
+        ps[500] = back;
+        // realloc between 8 bytes and a tiny size moves the object.
+        let q = a.realloc(ps[0], l8, 4);
+        assert_ne!(q, ps[0]);
+        assert_eq!((q as *const u32).read_unaligned(), 0);
+        a.dealloc(q, lay(4, 8));
+        for &p in &ps[1..] {
+            a.dealloc(p, l8);
+        }
+        a.flush_thread_cache();
+        let st = a.stats();
+        assert_eq!((st.live_objects, st.small_spans), (0, 0));
     }
 }
 
@@ -245,7 +296,7 @@ fn cross_thread_frees_and_thread_exit_flush_everything() {
 #[test]
 fn freeing_every_piece_of_the_current_tiny_block_rewinds_it() {
     let a = GoAlloc::new();
-    let l = lay(8, 8);
+    let l = lay(7, 1);
     // SAFETY: non-zero layout; each pointer freed once.
     unsafe {
         let p = a.alloc(l);
@@ -253,7 +304,7 @@ fn freeing_every_piece_of_the_current_tiny_block_rewinds_it() {
         let q = a.alloc(l);
         assert_eq!(p, q, "the empty current block is reused from its start");
         let r = a.alloc(l);
-        assert_eq!(r as usize, q as usize + 8);
+        assert_eq!(r as usize, q as usize + 7);
         a.dealloc(q, l);
         let s = a.alloc(l); // r still alive: no rewind, a new block
         assert_eq!(s as usize, q as usize + 16);
