@@ -455,6 +455,21 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The number check (see `numcheck.rs`): every number with a unit in a
 /// chapter's prose must be in a generated file, in a marked quotation, or an
 /// allowed design constant.
+/// A line of an earlier stamp, with a "missing or failed" entry about one of
+/// the parts this partial run measures again marked as such (the entries
+/// start with the part's name, e.g. "programs table: redis is not installed").
+fn mark_remeasured(line: &str, parts: &[String]) -> String {
+    const MARK: &str = " (measured again: see below)";
+    match line.strip_prefix("- ") {
+        Some(entry)
+            if !entry.ends_with(MARK) && parts.iter().any(|p| entry.starts_with(p.as_str())) =>
+        {
+            format!("{line}{MARK}")
+        }
+        _ => line.to_string(),
+    }
+}
+
 fn check_numbers(root: &Path) -> Result<()> {
     let src = root.join("book/src");
     let known = numcheck::Known::load(
@@ -765,12 +780,16 @@ fn write_stamp(
         // A partial run re-measures some benches on top of an earlier run:
         // keep that run's stamp and say what was measured again, when and how.
         if let Ok(earlier) = std::fs::read_to_string(results.join("stamp.md")) {
+            let parts = opts.only.as_deref().unwrap_or_default();
             let base = earlier
                 .split("\nRe-measured since then:\n")
                 .next()
                 .unwrap_or(&earlier)
                 .trim_end()
-                .to_string();
+                .lines()
+                .map(|l| mark_remeasured(l, parts))
+                .collect::<Vec<_>>()
+                .join("\n");
             let mut again: Vec<String> = earlier
                 .split_once("\nRe-measured since then:\n")
                 .map(|(_, l)| {
@@ -807,4 +826,26 @@ fn write_stamp(
     }
     std::fs::write(out.join("stamp.md"), s)
         .map_err(|e| failed(format!("cannot write stamp.md: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mark_remeasured;
+
+    #[test]
+    fn a_partial_run_marks_the_missing_entries_of_the_parts_it_measures_again() {
+        let parts = vec!["programs".to_string()];
+        let entry = "- programs table: redis is not installed";
+        let marked = mark_remeasured(entry, &parts);
+        assert_eq!(marked, format!("{entry} (measured again: see below)"));
+        // Marked once only, however many partial runs follow.
+        assert_eq!(mark_remeasured(&marked, &parts), marked);
+        // Other parts' entries and other lines stay as they were.
+        let other = "- valgrind is missing: the callgrind tables were skipped";
+        assert_eq!(mark_remeasured(other, &parts), other);
+        assert_eq!(
+            mark_remeasured("| commit | 1413a90 |", &parts),
+            "| commit | 1413a90 |"
+        );
+    }
 }
