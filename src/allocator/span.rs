@@ -202,6 +202,10 @@ pub(crate) struct Span {
     /// Links on the one list the span is on (page heap free list or central partial list).
     pub prev: *mut Span,
     pub next: *mut Span,
+    /// Free runs: the page heap's epoch when the latest of its pages was
+    /// freed (`PageHeap::epochs`); the scavenger gives back runs freed
+    /// longer ago first (`page_heap.rs`).
+    pub freed_epoch: u64,
     // Small-object fields (under the class's central lock).
     pub class: u8,
     pub on_partial: bool,
