@@ -23,6 +23,15 @@
 //! next); a run over 1 MiB goes back to the page heap, so its scavenger
 //! sees it: a thread holds at most 1 MiB of freed large runs.
 //!
+//! **Growing in place.** `realloc` of a large object to more pages (and
+//! the pointer-only `reallocate`) first asks the page heap for the pages
+//! right after its run: from the free run there, or from the arena's
+//! frontier when the run ends where the frontier starts
+//! (`PageHeap::grow_in_place`). A `Vec` that doubles past 32 KiB then
+//! neither takes a new run nor copies while the pages after it are free,
+//! as glibc grows a chunk at the top of its heap; only when they are in use
+//! does it move. Go never resizes an object: its `append` always allocates anew.
+//!
 //! The fact a reader gets wrong: `alloc_zeroed` of a large object usually
 //! costs no `memset` at all. Pages fresh from the OS and pages the scavenger
 //! released (`MADV_DONTNEED`) read as zero, and the page heap remembers which
@@ -122,6 +131,28 @@ impl Heap {
             unsafe { base.write_bytes(0, size) };
         }
         base
+    }
+
+    /// Grows large object `p` (request `old` bytes) to `new` bytes in place
+    /// when the pages after its run are free ([`page_heap::PageHeap::grow_in_place`]);
+    /// false, with nothing changed, if they are not.
+    pub(crate) fn grow_large_in_place(&self, p: *mut u8, old: usize, new: usize) -> bool {
+        let s = self.map.get(p as usize);
+        if s.is_null() {
+            return false;
+        }
+        let mut pages = self.pages.lock();
+        // SAFETY: s is the span of the caller's live large object; its
+        // length changes only under the page heap's lock, which we hold.
+        let have = unsafe { (*s).npages };
+        let want = new.div_ceil(PAGE_SIZE);
+        if want <= have || !pages.grow_in_place(&self.map, s, want - have) {
+            return false;
+        }
+        let l = &mut pages.large;
+        l.requested += (new - old) as u64;
+        l.bytes += ((want - have) * PAGE_SIZE) as u64;
+        true
     }
 
     /// Frees a large object made by [`Heap::alloc_large`] with request `size`.

@@ -798,7 +798,8 @@ impl GoAlloc {
     }
 
     /// Resizes the object at `p` (C's `realloc` without its special cases):
-    /// in place if the new size keeps its class (or its page count), else
+    /// in place if the new size keeps its class (or its page count) or, for
+    /// a page run that grows, if the pages after it are free; else
     /// a new object of the pointer-only API with the contents copied and
     /// `p` freed. Null if the new object cannot be made; `p` then stays live.
     /// Null `p` allocates.
@@ -833,6 +834,16 @@ impl GoAlloc {
         };
         if keeps {
             return p;
+        }
+        if old > MAX_SMALL_SIZE && new_size > old && new_size <= isize::MAX as usize - PAGE_SIZE {
+            // A growing page run: in place if the pages after it are free.
+            // The statistics count a run's whole length as requested.
+            if let Some(heap) = self.existing_heap() {
+                let used = new_size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+                if heap.grow_large_in_place(p, old, used) {
+                    return p;
+                }
+            }
         }
         let q = self.allocate(new_size, 1);
         if !q.is_null() {
@@ -1304,6 +1315,19 @@ unsafe impl GlobalAlloc for GoAlloc {
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (old, align) = (layout.size(), layout.align());
+        if new_size > old
+            && old.div_ceil(PAGE_SIZE) < new_size.div_ceil(PAGE_SIZE)
+            && route(old, align) == Route::Large
+            && route(new_size, align) == Route::Large
+        {
+            // A growing large object: in place if the pages after it are
+            // free (no new run, no copy), else moved below.
+            if let Some(heap) = self.existing_heap() {
+                if heap.grow_large_in_place(p, old, new_size) {
+                    return p;
+                }
+            }
+        }
         let in_place = match (route(old, align), route(new_size, align)) {
             (Route::Small(a), Route::Small(b)) => a == b,
             (Route::Tiny, Route::Tiny) => new_size <= old,

@@ -746,6 +746,61 @@ impl PageHeap {
         t
     }
 
+    /// Grows the in-use run `s` by `extra` pages in place, taking them from
+    /// the free run right after it or from the frontier, and maps its new
+    /// last page; false, with nothing changed, if neither has them. This is
+    /// how a growing large object (a `Vec` doubling past 32 KiB) avoids a
+    /// new run and a copy when the pages after it are free, as glibc grows a
+    /// chunk at the top of its heap. The pages taken from a free run keep
+    /// its state: released pages read as zero and fault in on first touch.
+    pub fn grow_in_place(&mut self, map: &PageMap, s: *mut Span, extra: usize) -> bool {
+        // SAFETY: s is an in-use run of this heap (the caller's live large
+        // object); the run after it, found in the page map, is valid
+        // metadata, checked by state and bounds, and ours under the lock.
+        unsafe {
+            let end = (*s).page + (*s).npages;
+            let Some(bytes) = extra.checked_mul(PAGE_SIZE) else {
+                return false;
+            };
+            if end * PAGE_SIZE == self.frontier && self.frontier_end - self.frontier >= bytes {
+                self.frontier += bytes;
+            } else {
+                let r = map.get_page(end);
+                if r.is_null()
+                    || (*r).state != SpanState::Free
+                    || (*r).page != end
+                    || (*r).npages < extra
+                {
+                    return false;
+                }
+                if (*r).npages == extra {
+                    self.take_free(r);
+                    self.free_meta(r);
+                } else {
+                    let rel = (*r).released as usize;
+                    let (old_idx, new_idx) = (
+                        Self::list_index((*r).npages),
+                        Self::list_index((*r).npages - extra),
+                    );
+                    if old_idx != new_idx {
+                        self.list_remove(rel, old_idx, r);
+                    }
+                    (*r).page += extra;
+                    (*r).npages -= extra;
+                    if old_idx != new_idx {
+                        self.list_push(rel, new_idx, r);
+                    }
+                    map.set((*r).page, r);
+                    self.free_pages[rel] -= extra;
+                }
+            }
+            (*s).npages += extra;
+            map.set(end + extra - 1, s);
+        }
+        self.note_handed_out(extra);
+        true
+    }
+
     /// Removes a free run from its list.
     fn take_free(&mut self, s: *mut Span) {
         // SAFETY: s is a free span on the list its state and length name.
@@ -1368,7 +1423,7 @@ mod tests {
     }
 
     /// Defect guarded: the in-place fast paths (`join_neighbour`,
-    /// `carve_front`) must leave the same heap as the general path would:
+    /// `carve_front`, `grow_in_place`) must leave the same heap as the general path would:
     /// every merge made, both ends of every run mapped, the pages counted.
     #[test]
     fn random_span_churn_keeps_runs_merged_mapped_and_counted() {
@@ -1383,7 +1438,20 @@ mod tests {
             (seed % n as u64) as usize
         };
         for step in 0..4000 {
-            if live.is_empty() || rand(100) < 55 {
+            if !live.is_empty() && rand(100) < 15 {
+                // Grow a span in use in place, as a growing large object does.
+                let i = rand(live.len());
+                let (s, page, n) = live[i];
+                let extra = 1 + rand(EXACT_LISTS + 8);
+                if h.lock().grow_in_place(map, s, extra) {
+                    // SAFETY: s is ours; it grew at its end.
+                    unsafe {
+                        assert_eq!(((*s).page, (*s).npages), (page, n + extra));
+                        assert_eq!(map.get_page(page + n + extra - 1), s);
+                    }
+                    live[i] = (s, page, n + extra);
+                }
+            } else if live.is_empty() || rand(100) < 55 {
                 let n = match rand(4) {
                     0 => 1 + rand(3),
                     1 => EXACT_LISTS - 2 + rand(5),

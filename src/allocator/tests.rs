@@ -162,6 +162,79 @@ fn eight_byte_requests_take_class_1_slots_not_tiny_pieces() {
 }
 
 #[test]
+fn a_growing_large_object_grows_in_place_while_the_pages_after_it_are_free() {
+    let a = GoAlloc::new();
+    // SAFETY: every pointer is live when used, written within its size,
+    // resized or freed once with its current layout.
+    unsafe {
+        let l = lay(40_000, 8);
+        let p = a.alloc(l);
+        for i in 0..40_000 {
+            *p.add(i) = (i % 251) as u8;
+        }
+        // The heap is fresh: the pages after p are the frontier.
+        let q = a.realloc(p, l, 100_000);
+        assert_eq!(q, p, "grown in place");
+        assert_eq!(a.usable_size(q), 13 * PAGE_SIZE);
+        q.add(99_999).write(7);
+        let l = lay(100_000, 8);
+        // A run right after it: the next growth must move.
+        let blocker = a.alloc(lay(50_000, 8));
+        assert_eq!(blocker as usize, q as usize + 13 * PAGE_SIZE);
+        let r = a.realloc(q, l, 300_000);
+        assert_ne!(r, q, "moved: the pages after it are in use");
+        for i in 0..40_000 {
+            assert_eq!(*r.add(i), (i % 251) as u8, "byte {i}");
+        }
+        assert_eq!(*r.add(99_999), 7);
+        // Freed runs up to 1 MiB wait in the thread's cache; flushed, the
+        // old run and the blocker's merge into one free run of 20 pages. A
+        // new object cut from its front grows into the rest.
+        a.dealloc(blocker, lay(50_000, 8));
+        a.flush_thread_cache();
+        let s = a.alloc(lay(40_000, 8));
+        assert_eq!(s, p, "cut from the front of the merged free run");
+        let t = a.realloc(s, lay(40_000, 8), 150_000);
+        assert_eq!(t, s, "grown into the free run after it");
+        assert_eq!(a.usable_size(t), 19 * PAGE_SIZE);
+        let st = a.stats();
+        assert_eq!(st.live_objects, 2);
+        assert_eq!(st.bytes_requested, 300_000 + 150_000);
+        a.dealloc(t, lay(150_000, 8));
+        a.dealloc(r, lay(300_000, 8));
+        a.flush_thread_cache();
+        let st = a.stats();
+        assert_eq!(
+            (st.live_objects, st.bytes_requested, st.heap_in_use),
+            (0, 0, 0)
+        );
+    }
+}
+
+#[test]
+fn reallocate_grows_a_page_run_in_place_and_counts_its_length() {
+    let a = GoAlloc::new();
+    let p = a.allocate(100_000, 1);
+    // SAFETY: p and its results are live objects of the pointer-only API,
+    // written within their usable size, freed once.
+    unsafe {
+        p.write_bytes(3, 100_000);
+        let q = a.reallocate(p, 250_000);
+        assert_eq!(q, p, "the frontier after it was free");
+        assert_eq!(a.usable_size(q), 31 * PAGE_SIZE);
+        assert_eq!(*q.add(99_999), 3);
+        assert_eq!(a.stats().bytes_requested as usize, 31 * PAGE_SIZE);
+        a.free(q);
+    }
+    a.flush_thread_cache();
+    let st = a.stats();
+    assert_eq!(
+        (st.live_objects, st.bytes_requested, st.heap_in_use),
+        (0, 0, 0)
+    );
+}
+
+#[test]
 fn realloc_stays_in_place_within_a_class_and_moves_across() {
     let a = GoAlloc::new();
     // SAFETY: valid layouts and pointers, each freed once.
