@@ -720,30 +720,40 @@ impl PageHeap {
         }
         // SAFETY: s is a listed free run of more than n pages; t is fresh metadata.
         unsafe {
-            let rel = (*s).released as usize;
-            let (old_idx, new_idx) = (
-                Self::list_index((*s).npages),
-                Self::list_index((*s).npages - n),
-            );
-            if old_idx != new_idx {
-                self.list_remove(rel, old_idx, s);
-            }
             (*t).page = (*s).page;
             (*t).npages = n;
             (*t).released = (*s).released;
             (*t).zeroed = (*s).zeroed;
             (*t).state = SpanState::Large;
-            (*s).page += n;
-            (*s).npages -= n;
-            if old_idx != new_idx {
-                self.list_push(rel, new_idx, s);
-            }
-            map.set((*s).page, s);
-            self.free_pages[rel] -= n;
         }
+        self.shrink_free_front(map, s, n);
         self.note_handed_out(n);
         self.span_allocs += 1;
         t
+    }
+
+    /// Takes `n` pages off the front of listed free run `r` (longer than
+    /// `n`) in place: it keeps its metadata, changes lists only if its new
+    /// length belongs on another, and maps its new first page.
+    fn shrink_free_front(&mut self, map: &PageMap, r: *mut Span, n: usize) {
+        // SAFETY: r is a listed free run of this heap, ours under the lock.
+        unsafe {
+            let rel = (*r).released as usize;
+            let (old_idx, new_idx) = (
+                Self::list_index((*r).npages),
+                Self::list_index((*r).npages - n),
+            );
+            if old_idx != new_idx {
+                self.list_remove(rel, old_idx, r);
+            }
+            (*r).page += n;
+            (*r).npages -= n;
+            if old_idx != new_idx {
+                self.list_push(rel, new_idx, r);
+            }
+            map.set((*r).page, r);
+            self.free_pages[rel] -= n;
+        }
     }
 
     /// Grows the in-use run `s` by `extra` pages in place, taking them from
@@ -777,21 +787,7 @@ impl PageHeap {
                     self.take_free(r);
                     self.free_meta(r);
                 } else {
-                    let rel = (*r).released as usize;
-                    let (old_idx, new_idx) = (
-                        Self::list_index((*r).npages),
-                        Self::list_index((*r).npages - extra),
-                    );
-                    if old_idx != new_idx {
-                        self.list_remove(rel, old_idx, r);
-                    }
-                    (*r).page += extra;
-                    (*r).npages -= extra;
-                    if old_idx != new_idx {
-                        self.list_push(rel, new_idx, r);
-                    }
-                    map.set((*r).page, r);
-                    self.free_pages[rel] -= extra;
+                    self.shrink_free_front(map, r, extra);
                 }
             }
             (*s).npages += extra;
