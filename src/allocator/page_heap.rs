@@ -603,40 +603,26 @@ impl PageHeap {
     /// same state. `s`'s metadata may be freed (when the run joins a
     /// neighbour): the caller must not use `s` afterwards.
     fn insert_free(&mut self, map: &PageMap, s: *mut Span) {
-        if self.join_neighbour(map, s) {
-            return;
-        }
-        // SAFETY: s is valid metadata owned by the heap; neighbours found in
-        // the page map are valid metadata (never unmapped) checked by state and bounds.
+        let (left, right) = self.free_neighbours(map, s);
+        // SAFETY: s is valid metadata owned by the heap; its free neighbours
+        // (from free_neighbours) are listed free runs, ours under the lock.
         unsafe {
+            match (left.is_null(), right.is_null()) {
+                (false, true) => return self.join_neighbour(map, s, left, true),
+                (true, false) => return self.join_neighbour(map, s, right, false),
+                _ => {}
+            }
             (*s).state = SpanState::Free;
             let rel = (*s).released as usize;
-            if (*s).page > 0 {
-                let left = map.get_page((*s).page - 1);
-                if !left.is_null()
-                    && (*left).state == SpanState::Free
-                    && (*left).released == (*s).released
-                    && (*left).page + (*left).npages == (*s).page
-                {
-                    self.take_free(left);
-                    (*s).page = (*left).page;
-                    (*s).npages += (*left).npages;
-                    (*s).zeroed &= (*left).zeroed;
-                    (*s).freed_epoch = (*s).freed_epoch.max((*left).freed_epoch);
-                    self.free_meta(left);
+            for m in [left, right] {
+                if !m.is_null() {
+                    self.take_free(m);
+                    (*s).page = (*s).page.min((*m).page);
+                    (*s).npages += (*m).npages;
+                    (*s).zeroed &= (*m).zeroed;
+                    (*s).freed_epoch = (*s).freed_epoch.max((*m).freed_epoch);
+                    self.free_meta(m);
                 }
-            }
-            let right = map.get_page((*s).page + (*s).npages);
-            if !right.is_null()
-                && (*right).state == SpanState::Free
-                && (*right).released == (*s).released
-                && (*right).page == (*s).page + (*s).npages
-            {
-                self.take_free(right);
-                (*s).npages += (*right).npages;
-                (*s).zeroed &= (*right).zeroed;
-                (*s).freed_epoch = (*s).freed_epoch.max((*right).freed_epoch);
-                self.free_meta(right);
             }
             map.set_ends(&*s, s);
             self.list_push(rel, Self::list_index((*s).npages), s);
@@ -644,36 +630,55 @@ impl PageHeap {
         }
     }
 
-    /// The common case of [`insert_free`](Self::insert_free): exactly one
-    /// neighbour of the run is free in the same state (a batch of frees
-    /// empties neighbouring spans one after another, in either direction).
-    /// That neighbour grows over the run in place: one page-map entry (its
-    /// new end on this side) and no new metadata, where the general path
-    /// rewrites both ends of the merged run (the far one in a cold line)
-    /// and swaps the metadata. False, with nothing changed, if both or
-    /// neither neighbour is free.
-    fn join_neighbour(&mut self, map: &PageMap, s: *mut Span) -> bool {
-        // SAFETY: as in insert_free: s is ours, the neighbours found in the
-        // page map are valid metadata, checked by state and bounds.
+    /// The free runs right before and right after run `s` in the same state
+    /// (resident or released), each null if there is none: the runs a
+    /// freed `s` merges with.
+    fn free_neighbours(&self, map: &PageMap, s: *mut Span) -> (*mut Span, *mut Span) {
+        // SAFETY: s is valid metadata owned by the heap; neighbours found in
+        // the page map are valid metadata (never unmapped), checked here by
+        // state and bounds (a stale entry fails the bounds).
         unsafe {
             let (page, n, rel) = ((*s).page, (*s).npages, (*s).released);
             let free_at = |m: *mut Span| {
                 !m.is_null() && (*m).state == SpanState::Free && (*m).released == rel
             };
-            let left = if page > 0 {
+            let mut left = if page > 0 {
                 map.get_page(page - 1)
             } else {
                 ptr::null_mut()
             };
-            let left_ok = free_at(left) && (*left).page + (*left).npages == page;
-            let right = map.get_page(page + n);
-            let right_ok = free_at(right) && (*right).page == page + n;
-            let grow = match (left_ok, right_ok) {
-                (true, false) => left,
-                (false, true) => right,
-                _ => return false,
-            };
-            let rel = rel as usize;
+            if !(free_at(left) && (*left).page + (*left).npages == page) {
+                left = ptr::null_mut();
+            }
+            let mut right = map.get_page(page + n);
+            if !(free_at(right) && (*right).page == page + n) {
+                right = ptr::null_mut();
+            }
+            (left, right)
+        }
+    }
+
+    /// The common case of [`insert_free`](Self::insert_free): exactly one
+    /// neighbour of the run is free in the same state (a batch of frees
+    /// empties neighbouring spans one after another, in either direction).
+    /// That neighbour, `grow` (before `s` if `from_left`), grows over the run
+    /// in place: one page-map entry (its new end on this side) and no new
+    /// metadata, where the general path rewrites both ends of the merged
+    /// run (the far one in a cold line) and swaps the metadata. `s`'s
+    /// metadata is freed.
+    ///
+    /// # Safety
+    /// `grow` is the listed free run right beside run `s`, in its state.
+    unsafe fn join_neighbour(
+        &mut self,
+        map: &PageMap,
+        s: *mut Span,
+        grow: *mut Span,
+        from_left: bool,
+    ) {
+        // SAFETY: the caller's contract; both runs are ours under the lock.
+        unsafe {
+            let (page, n, rel) = ((*s).page, (*s).npages, (*s).released as usize);
             let (old_idx, new_idx) = (
                 Self::list_index((*grow).npages),
                 Self::list_index((*grow).npages + n),
@@ -684,7 +689,7 @@ impl PageHeap {
             (*grow).npages += n;
             (*grow).zeroed &= (*s).zeroed;
             (*grow).freed_epoch = (*grow).freed_epoch.max((*s).freed_epoch);
-            if left_ok {
+            if from_left {
                 map.set(page + n - 1, grow);
             } else {
                 (*grow).page = page;
@@ -696,7 +701,6 @@ impl PageHeap {
             self.free_pages[rel] += n;
             self.free_meta(s);
         }
-        true
     }
 
     /// Cuts an in-use run of `n` pages off the front of a listed free run
