@@ -452,9 +452,6 @@ pub fn run(args: &[String]) -> Result<()> {
     numbers
 }
 
-/// The number check (see `numcheck.rs`): every number with a unit in a
-/// chapter's prose must be in a generated file, in a marked quotation, or an
-/// allowed design constant.
 /// A line of an earlier stamp, with a "missing or failed" entry about one of
 /// the parts this partial run measures again marked as such (the entries
 /// start with the part's name, e.g. "programs table: redis is not installed").
@@ -470,6 +467,9 @@ fn mark_remeasured(line: &str, parts: &[String]) -> String {
     }
 }
 
+/// The number check (see `numcheck.rs`): every number with a unit in a
+/// chapter's prose must be in a generated file, in a marked quotation, or an
+/// allowed design constant.
 fn check_numbers(root: &Path) -> Result<()> {
     let src = root.join("book/src");
     let known = numcheck::Known::load(
@@ -799,7 +799,7 @@ fn write_stamp(
                         .collect()
                 })
                 .unwrap_or_default();
-            let only = opts.only.as_deref().unwrap_or_default().join(", ");
+            let only = parts.join(", ");
             let failed_note = if problems.is_empty() {
                 String::new()
             } else {
