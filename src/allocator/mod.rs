@@ -1315,10 +1315,10 @@ unsafe impl GlobalAlloc for GoAlloc {
 
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let (old, align) = (layout.size(), layout.align());
-        if new_size > old
+        let (from, to) = (route(old, align), route(new_size, align));
+        if from == Route::Large
+            && to == Route::Large
             && old.div_ceil(PAGE_SIZE) < new_size.div_ceil(PAGE_SIZE)
-            && route(old, align) == Route::Large
-            && route(new_size, align) == Route::Large
         {
             // A growing large object: in place if the pages after it are
             // free (no new run, no copy), else moved below.
@@ -1328,7 +1328,7 @@ unsafe impl GlobalAlloc for GoAlloc {
                 }
             }
         }
-        let in_place = match (route(old, align), route(new_size, align)) {
+        let in_place = match (from, to) {
             (Route::Small(a), Route::Small(b)) => a == b,
             (Route::Tiny, Route::Tiny) => new_size <= old,
             (Route::Large, Route::Large) => old.div_ceil(PAGE_SIZE) == new_size.div_ceil(PAGE_SIZE),
@@ -1336,7 +1336,7 @@ unsafe impl GlobalAlloc for GoAlloc {
         };
         if in_place {
             if let Some(heap) = self.existing_heap() {
-                if route(old, align) == Route::Large {
+                if from == Route::Large {
                     heap.resize_large(old, new_size);
                 } else {
                     heap.direct.resize(old, new_size);
