@@ -14,7 +14,7 @@
 //! allocator too, and the times are the whole workload's.
 
 use super::compare::{self, Plan};
-use super::run::Alloc;
+use super::run::{self, Alloc};
 use super::{svg, CliError, Result};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -74,15 +74,93 @@ fn installed(p: &Program) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The pinned Debian packages the table needs and this machine lacks: the
+/// peers' libraries and the programs, as `name=version`.
+fn missing_packages() -> Vec<String> {
+    let mut pkgs = Vec::new();
+    for a in [Alloc::Mimalloc, Alloc::Jemalloc, Alloc::Tcmalloc] {
+        if let (Err(_), Some((pkg, pinned))) = (run::find(a, false), a.debian()) {
+            pkgs.push(format!("{pkg}={pinned}"));
+        }
+    }
+    for p in &PROGRAMS {
+        if !installed(p) {
+            let list = p.install.trim_start_matches("apt-get install ");
+            pkgs.extend(list.split_whitespace().map(String::from));
+        }
+    }
+    pkgs
+}
+
+/// On a fresh machine, run as root with apt-get, installs the missing
+/// packages at their pinned versions (as `tests/programs/run.sh` does), so
+/// that the README's one command measures the whole table. Elsewhere, or
+/// if apt-get fails, it says so; the program or peer is then skipped with
+/// the command that installs it.
+fn install_missing(log: &Path) {
+    let pkgs = missing_packages();
+    if pkgs.is_empty() {
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let apt = Command::new("sh")
+        .args(["-c", "command -v apt-get"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !root || !apt {
+        println!(
+            "  missing: {} (not installed here: {}; they are skipped)",
+            pkgs.join(" "),
+            if root { "no apt-get" } else { "not root" }
+        );
+        return;
+    }
+    println!(
+        "  installing {} (apt-get, pinned; about a minute; log: {}) ...",
+        pkgs.join(" "),
+        log.display()
+    );
+    let apt_get = |args: &[&str]| {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log);
+        let Ok(out) = out else {
+            return false;
+        };
+        let Ok(err) = out.try_clone() else {
+            return false;
+        };
+        Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=300"])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    apt_get(&["update", "-qq"]);
+    let mut args = vec!["install", "-y", "-qq"];
+    args.extend(pkgs.iter().map(String::as_str));
+    if !apt_get(&args) {
+        println!("  apt-get install failed: see {}", log.display());
+    }
+}
+
 /// Measures every installed program under every allocator found (GoAlloc
 /// built on demand), `runs` runs each, and saves one JSON file per program
-/// in `results/programs/`. Problems (a skipped program, a failing run) are
-/// appended to `problems`.
+/// in `results/programs/`. Missing programs and peers are installed first
+/// when this runs as root with apt-get ([`install_missing`]). Problems (a
+/// skipped program, a failing run) are appended to `problems`.
 pub fn measure(root: &Path, results: &Path, runs: u32, problems: &mut Vec<String>) -> Result<()> {
     let dir = results.join("programs");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)
         .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+    install_missing(&dir.join("apt.log"));
     let libs = compare::default_libraries();
     for a in [
         Alloc::System,
@@ -399,6 +477,28 @@ mod tests {
                 "{}",
                 p.name
             );
+        }
+    }
+
+    /// What the main job installs on a fresh machine: every package pinned,
+    /// the same pins as `tests/programs/run.sh`, and nothing on this one if
+    /// it has the whole set.
+    #[test]
+    fn missing_packages_are_pinned_as_in_the_programs_script() {
+        let script = include_str!("../../tests/programs/run.sh");
+        for p in &PROGRAMS {
+            let list = p.install.strip_prefix("apt-get install ").expect(p.name);
+            for pkg in list.split_whitespace() {
+                assert!(pkg.contains('='), "{pkg}: not pinned");
+                assert!(script.contains(pkg), "{pkg}: not the pin of run.sh");
+            }
+        }
+        for a in [Alloc::Mimalloc, Alloc::Jemalloc, Alloc::Tcmalloc] {
+            let (pkg, pinned) = a.debian().expect("a peer has a package");
+            assert!(script.contains(&format!("{pkg}={pinned}")), "{pkg}");
+        }
+        for pkg in missing_packages() {
+            assert!(pkg.contains('='), "{pkg}: not pinned");
         }
     }
 }
