@@ -146,6 +146,8 @@ pub const EPOCH_MIN_PAGES: usize = RETAIN_FLOOR / PAGE_SIZE;
 const ROW_MIN_PAGES: usize = 16;
 /// Released runs [`PageHeap::take_row`] starts from, at most, per request.
 const ROW_SEARCH: usize = 64;
+/// Window starts [`PageHeap::best_window`] tries in one row, at most.
+const ROW_WINDOWS: usize = 16;
 /// Runs one scavenger round takes off the free lists (then releases unlocked).
 const SCAVENGE_BATCH: usize = 16;
 /// Free runs the scavenger looks at and passes over (too short to hold a
@@ -206,6 +208,37 @@ impl PageMap {
         }
         // SAFETY: a non-null root entry points to a leaf that is never freed.
         unsafe { (*leaf).spans[page & (LEAF_LEN - 1)].load(Ordering::Acquire) }
+    }
+
+    /// The free run (resident or released) that starts at page `page`, or
+    /// null. Only the page heap's lock holder may act on it. A free run has
+    /// both ends mapped; any other entry there (a span in use, or a stale
+    /// one left inside an old run) fails the state or the bounds check.
+    pub fn free_run_at(&self, page: usize) -> *mut Span {
+        let r = self.get_page(page);
+        // SAFETY: page-map entries are valid metadata (never unmapped).
+        if !r.is_null() && unsafe { (*r).state == SpanState::Free && (*r).page == page } {
+            r
+        } else {
+            ptr::null_mut()
+        }
+    }
+
+    /// The free run (resident or released) that ends right before page
+    /// `page`, or null; the same checks as [`free_run_at`](Self::free_run_at).
+    pub fn free_run_before(&self, page: usize) -> *mut Span {
+        let Some(last) = page.checked_sub(1) else {
+            return ptr::null_mut();
+        };
+        let r = self.get_page(last);
+        // SAFETY: as in free_run_at.
+        let ends_here = !r.is_null()
+            && unsafe { (*r).state == SpanState::Free && (*r).page + (*r).npages == page };
+        if ends_here {
+            r
+        } else {
+            ptr::null_mut()
+        }
     }
 
     /// The size class of the small object at `addr` (1..=67), or 0 if its
@@ -643,27 +676,22 @@ impl PageHeap {
     /// (resident or released), each null if there is none: the runs a
     /// freed `s` merges with.
     fn free_neighbours(&self, map: &PageMap, s: *mut Span) -> (*mut Span, *mut Span) {
-        // SAFETY: s is valid metadata owned by the heap; neighbours found in
-        // the page map are valid metadata (never unmapped), checked here by
-        // state and bounds (a stale entry fails the bounds).
+        // SAFETY: s is valid metadata owned by the heap; the free runs the
+        // page map gives (checked there by state and bounds) are valid
+        // metadata, ours under the lock.
         unsafe {
             let (page, n, rel) = ((*s).page, (*s).npages, (*s).released);
-            let free_at = |m: *mut Span| {
-                !m.is_null() && (*m).state == SpanState::Free && (*m).released == rel
+            let same_state = |m: *mut Span| {
+                if !m.is_null() && (*m).released == rel {
+                    m
+                } else {
+                    ptr::null_mut()
+                }
             };
-            let mut left = if page > 0 {
-                map.get_page(page - 1)
-            } else {
-                ptr::null_mut()
-            };
-            if !(free_at(left) && (*left).page + (*left).npages == page) {
-                left = ptr::null_mut();
-            }
-            let mut right = map.get_page(page + n);
-            if !(free_at(right) && (*right).page == page + n) {
-                right = ptr::null_mut();
-            }
-            (left, right)
+            (
+                same_state(map.free_run_before(page)),
+                same_state(map.free_run_at(page + n)),
+            )
         }
     }
 
@@ -792,12 +820,8 @@ impl PageHeap {
             if end * PAGE_SIZE == self.frontier && self.frontier_end - self.frontier >= bytes {
                 self.frontier += bytes;
             } else {
-                let r = map.get_page(end);
-                if r.is_null()
-                    || (*r).state != SpanState::Free
-                    || (*r).page != end
-                    || (*r).npages < extra
-                {
+                let r = map.free_run_at(end);
+                if r.is_null() || (*r).npages < extra {
                     return false;
                 }
                 if (*r).npages == extra {
@@ -881,17 +905,13 @@ impl PageHeap {
             let mut r = self.free[1][idx].head;
             while !r.is_null() && looked < ROW_SEARCH {
                 looked += 1;
-                // SAFETY: r is a listed free run; the runs found beside it
-                // in the page map are valid metadata (never unmapped),
-                // checked by state and bounds, and ours under the lock.
+                // SAFETY: r is a listed free run, and so are the runs the
+                // page map gives beside it; all ours under the lock.
                 unsafe {
                     let mut first = r;
-                    while (*first).page > 0 {
-                        let left = map.get_page((*first).page - 1);
-                        if left.is_null()
-                            || (*left).state != SpanState::Free
-                            || (*left).page + (*left).npages != (*first).page
-                        {
+                    loop {
+                        let left = map.free_run_before((*first).page);
+                        if left.is_null() {
                             break;
                         }
                         first = left;
@@ -919,7 +939,7 @@ impl PageHeap {
 
     /// Of the windows of `n` pages in the row of free runs that starts with
     /// `first`, each starting where a run starts, the one with the fewest
-    /// released pages (the fewest faults; the first 16 starts are tried)
+    /// released pages (the fewest faults; the first [`ROW_WINDOWS`] starts are tried)
     /// and more than one run: its first run, or `None` if there is none
     /// with a resident page.
     ///
@@ -927,22 +947,11 @@ impl PageHeap {
     /// `first` is a listed free run; the caller holds the page heap's lock.
     unsafe fn best_window(map: &PageMap, first: *mut Span, n: usize) -> Option<*mut Span> {
         // The free run right after `m`, or null.
-        let next = |m: *mut Span| {
-            // SAFETY: m is a listed free run; page-map entries are valid
-            // metadata (never unmapped), and a stale one fails the checks.
-            unsafe {
-                let end = (*m).page + (*m).npages;
-                let r = map.get_page(end);
-                if !r.is_null() && (*r).state == SpanState::Free && (*r).page == end {
-                    r
-                } else {
-                    ptr::null_mut()
-                }
-            }
-        };
+        // SAFETY: m is a listed free run.
+        let next = |m: *mut Span| map.free_run_at(unsafe { (*m).page + (*m).npages });
         let (mut best, mut fewest) = (None, usize::MAX);
         let mut start = first;
-        for _ in 0..16 {
+        for _ in 0..ROW_WINDOWS {
             if start.is_null() {
                 break;
             }
