@@ -65,13 +65,18 @@ fn failed(msg: impl Into<String>) -> CliError {
     CliError::Failed(msg.into())
 }
 
-fn installed(p: &Program) -> bool {
+/// Whether the shell test `test` succeeds (its output discarded).
+fn shell_test(test: &str) -> bool {
     Command::new("sh")
-        .args(["-c", p.present])
+        .args(["-c", test])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+fn installed(p: &Program) -> bool {
+    shell_test(p.present)
 }
 
 /// The pinned Debian packages the table needs and this machine lacks: the
@@ -104,11 +109,7 @@ fn install_missing(log: &Path) {
     }
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let apt = Command::new("sh")
-        .args(["-c", "command -v apt-get"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let apt = shell_test("command -v apt-get");
     if !root || !apt {
         println!(
             "  missing: {} (not installed here: {}; they are skipped)",
@@ -118,7 +119,7 @@ fn install_missing(log: &Path) {
         return;
     }
     println!(
-        "  installing {} (apt-get, pinned; about a minute; log: {}) ...",
+        "  installing {} (apt-get, pinned; log: {}) ...",
         pkgs.join(" "),
         log.display()
     );
