@@ -69,7 +69,7 @@ pub(crate) struct LargeCache {
 }
 
 /// Large objects a thread cache served or took back, counted by its owner
-/// with a plain load and store (summed with [`LargeCounters`] on read).
+/// with a plain load and store (summed with [`page_heap::LargeCounters`] on read).
 pub(crate) struct CachedLargeCounters {
     pub allocs: AtomicU64,
     pub frees: AtomicU64,
@@ -84,19 +84,6 @@ pub(crate) struct CachedLargeCounters {
 #[cfg(debug_assertions)]
 pub(crate) fn debug_mark_large(s: &Span, on: bool) -> bool {
     s.live[0].swap(on as u64, core::sync::atomic::Ordering::AcqRel) != 0
-}
-
-/// Large-object counters, kept under the page heap's lock.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct LargeCounters {
-    pub allocs: u64,
-    pub frees: u64,
-    pub requested: u64,
-    pub requested_freed: u64,
-    pub bytes: u64,
-    pub bytes_freed: u64,
-    /// `alloc_zeroed` calls that needed no memset.
-    pub zeroing_skipped: u64,
 }
 
 impl Heap {

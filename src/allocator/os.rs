@@ -38,8 +38,10 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// Highest address the page map covers (48-bit user space, as Go's `heapAddrBits`).
 pub(crate) const ADDRESS_LIMIT: usize = 1 << 48;
 
-/// Largest OS page size the heap adapts to: one arena (64 MiB).
-const MAX_OS_PAGE: usize = super::page_heap::ARENA_BYTES;
+/// Largest OS page size the heap adapts to: one arena (64 MiB; the page
+/// heap checks at compile time that its `ARENA_BYTES` is this size, so this
+/// file, below the page heap, needs nothing from it).
+pub(crate) const MAX_OS_PAGE: usize = 64 << 20;
 
 /// The release granule for an OS page size as `sysconf(_SC_PAGESIZE)`
 /// returns it: `Some(bytes)`, the unit `madvise` must be given whole, if the

@@ -117,6 +117,10 @@ use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 /// Smallest reservation asked of the OS (Go's heap arena on linux/amd64).
 pub const ARENA_BYTES: usize = 64 << 20;
+const _: () = assert!(
+    ARENA_BYTES == os::MAX_OS_PAGE,
+    "os.rs adapts to OS pages up to one arena"
+);
 /// Free runs up to this many pages have an exact list each.
 const EXACT_LISTS: usize = 128;
 const ROOT_BITS: usize = 17;
@@ -452,7 +456,22 @@ pub(crate) struct PageHeap {
     /// madvise calls the kernel refused (e.g. locked pages).
     pub release_failures: u64,
     /// Large objects (see `large.rs`).
-    pub large: super::large::LargeCounters,
+    pub large: LargeCounters,
+}
+
+/// Large-object counters, kept under the page heap's lock (`large.rs`
+/// counts into them; defined here, with the page heap that holds them, so
+/// that this file needs nothing from the files above it).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LargeCounters {
+    pub allocs: u64,
+    pub frees: u64,
+    pub requested: u64,
+    pub requested_freed: u64,
+    pub bytes: u64,
+    pub bytes_freed: u64,
+    /// `alloc_zeroed` calls that needed no memset.
+    pub zeroing_skipped: u64,
 }
 
 // SAFETY: the raw pointers are owned by the heap and only used under its lock.

@@ -239,7 +239,7 @@ pub(crate) fn collect(heap: &Heap) -> Stats {
     let mut s = Stats::default();
     let (mut requested, mut requested_freed, mut refills) = (0u64, 0u64, 0u64);
     let mut cache_mallocs = 0u64;
-    let mut cached_large = super::large::LargeCounters::default();
+    let mut cached_large = super::page_heap::LargeCounters::default();
     let add = |by: &mut [ClassStats; NUM_CLASSES],
                m: &[AtomicU64; NUM_CLASSES],
                f: &[AtomicU64; NUM_CLASSES]| {
