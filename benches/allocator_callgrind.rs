@@ -18,7 +18,9 @@
 //! for one instruction; read these next to the criterion medians.
 mod common;
 
-use common::allocators::{batch, c_abi_pair, lay, mixed_batch, pair, GOALLOC, JEMALLOC, MIMALLOC};
+use common::allocators::{
+    batch, lay, mixed_batch, pair, preload_lib, preload_pair, GOALLOC, JEMALLOC, MIMALLOC,
+};
 use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use std::alloc::{GlobalAlloc, System};
 use std::hint::black_box;
@@ -39,7 +41,8 @@ enum Work {
     /// `PAIRS` frees of 64 B objects that the setup allocated on `GoAlloc`
     /// (the measured call only frees), in one of three ways.
     Frees(FreeBy),
-    /// `PAIRS` `malloc` + `free` pairs of this size through the C ABI.
+    /// `PAIRS` `malloc` + `free` pairs of this size through the C ABI of the
+    /// preloadable library ([`preload_lib`]).
     CAbiPairs(usize),
     /// One mixed-size batch (`common::allocators::MIXED_BATCH` objects, 16 B to 1 KiB).
     Mixed,
@@ -52,7 +55,10 @@ enum FreeBy {
     Layout,
     /// `GoAlloc::free`: no layout, the class comes from the page map.
     PointerOnly,
-    /// The C ABI's `free` (objects from its `malloc`).
+    /// The C ABI's `free` (objects from its `malloc`), as the preloadable
+    /// library exports it ([`preload_lib`]: what an `LD_PRELOAD` user runs,
+    /// called through a function pointer as a C program calls it through
+    /// its PLT).
     CAbi,
 }
 
@@ -75,22 +81,25 @@ fn run<A: GlobalAlloc>(a: &A, mut c: Case) -> Case {
         Work::Batch(size, n) => batch(a, &mut c.ptrs, n, lay(size)),
         Work::Mixed => mixed_batch(a),
         Work::Frees(by) => {
-            for &p in black_box(&c.ptrs).iter() {
-                // SAFETY: each pointer was allocated by the setup in the
-                // matching way (`fill`) and is freed once here.
-                unsafe {
-                    match by {
-                        FreeBy::Layout => GOALLOC.dealloc(p as *mut u8, lay(64)),
-                        FreeBy::PointerOnly => GOALLOC.free(p as *mut u8),
-                        FreeBy::CAbi => alloc_cookbook::c_abi::free(p as *mut _),
-                    }
+            let ptrs = black_box(&c.ptrs).iter();
+            // SAFETY (all three loops): each pointer was allocated by the
+            // setup in the matching way (`fill`) and is freed once here.
+            match by {
+                FreeBy::Layout => {
+                    ptrs.for_each(|&p| unsafe { GOALLOC.dealloc(p as *mut u8, lay(64)) })
+                }
+                FreeBy::PointerOnly => ptrs.for_each(|&p| unsafe { GOALLOC.free(p as *mut u8) }),
+                FreeBy::CAbi => {
+                    let free = preload_lib().free;
+                    ptrs.for_each(|&p| unsafe { free(p as *mut _) })
                 }
             }
             c.ptrs.clear();
         }
         Work::CAbiPairs(size) => {
+            let lib = preload_lib();
             for _ in 0..PAIRS {
-                c_abi_pair(size);
+                preload_pair(lib, size);
             }
         }
     }
@@ -126,7 +135,7 @@ fn fill(ptrs: &mut Vec<usize>, by: FreeBy) {
             // SAFETY: non-zero layout; freed once by the measured call.
             FreeBy::Layout | FreeBy::PointerOnly => unsafe { GOALLOC.alloc(lay(64)) },
             // SAFETY: the C API; freed once by the measured call.
-            FreeBy::CAbi => unsafe { alloc_cookbook::c_abi::malloc(64).cast() },
+            FreeBy::CAbi => unsafe { (preload_lib().malloc)(64).cast() },
         };
         assert!(!p.is_null());
         ptrs.push(p as usize);
@@ -223,6 +232,7 @@ library_benchmark_group!(
 );
 
 main!(
-    config = LibraryBenchmarkConfig::default().pass_through_envs(["COOKBOOK_ALLOC"]);
+    config = LibraryBenchmarkConfig::default()
+        .pass_through_envs(["COOKBOOK_ALLOC", "COOKBOOK_GOALLOC_LIB"]);
     library_benchmark_groups = allocator
 );

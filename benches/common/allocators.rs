@@ -438,7 +438,9 @@ pub fn pair_free_pointer_only(a: &GoAlloc, l: Layout) {
 }
 
 /// One `malloc` + `free` pair through the C ABI (`alloc_cookbook::c_abi`,
-/// its own process-wide `GoAlloc`), as a C program calls it.
+/// its own process-wide `GoAlloc`) as compiled into this bench binary; the
+/// callgrind bench's C ABI rows call the preloadable library instead
+/// ([`preload_pair`]), the code an `LD_PRELOAD` user runs.
 #[inline(always)]
 pub fn c_abi_pair(size: usize) {
     use alloc_cookbook::c_abi;
@@ -449,5 +451,94 @@ pub fn c_abi_pair(size: usize) {
         assert!(!p.is_null());
         p.cast::<u8>().write(1);
         c_abi::free(black_box(p));
+    }
+}
+
+/// GoAlloc's preloadable C library (`libgoalloc_preload.so`), opened with
+/// `dlopen`: its exported `malloc` and `free`, reached through function
+/// pointers as a C program reaches them through its PLT. This is the code
+/// an `LD_PRELOAD` user runs (its thread-local block is reached with the
+/// initial-exec model, in assembly), not `alloc_cookbook::c_abi` as
+/// compiled into a Rust binary (general-dynamic thread-locals, which leave
+/// a stack frame in `free`). The library has its own process-wide
+/// `GoAlloc`; objects from its `malloc` go back to its `free` only.
+pub struct PreloadLib {
+    pub malloc: unsafe extern "C" fn(usize) -> *mut libc::c_void,
+    pub free: unsafe extern "C" fn(*mut libc::c_void),
+}
+
+/// Where the library is looked for: `COOKBOOK_GOALLOC_LIB`, then beside this
+/// bench binary's target directory (`target/release/deps/..` ->
+/// `target/release/examples/`).
+fn preload_candidates() -> Vec<std::path::PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("COOKBOOK_GOALLOC_LIB") {
+        v.push(p.into());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(profile) = exe.parent().and_then(std::path::Path::parent) {
+            v.push(profile.join("examples/libgoalloc_preload.so"));
+        }
+    }
+    v
+}
+
+/// The library, opened once. Panics, naming the command that builds it, if
+/// it is not there: a bench row that measured something else would be wrong.
+pub fn preload_lib() -> &'static PreloadLib {
+    static LIB: std::sync::OnceLock<PreloadLib> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let candidates = preload_candidates();
+        let Some(path) = candidates.iter().find(|p| p.exists()) else {
+            panic!(
+                "GoAlloc's preloadable library is not built (looked at {candidates:?}); \
+                 build it with: cargo build --release --features preload --example goalloc_preload \
+                 (or name it with COOKBOOK_GOALLOC_LIB=PATH)"
+            );
+        };
+        let c_path =
+            std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a path");
+        // SAFETY: dlopen/dlsym with NUL-terminated strings; RTLD_LOCAL keeps
+        // the library's malloc out of the global scope, so nothing else in
+        // this process binds to it. The symbols are the C ABI's functions,
+        // whose signatures the casts state (src/c_abi.rs).
+        unsafe {
+            let h = libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            assert!(
+                !h.is_null(),
+                "dlopen {}: {:?}",
+                path.display(),
+                std::ffi::CStr::from_ptr(libc::dlerror())
+            );
+            let sym = |name: &std::ffi::CStr| {
+                let s = libc::dlsym(h, name.as_ptr());
+                assert!(!s.is_null(), "{}: no symbol {name:?}", path.display());
+                s
+            };
+            PreloadLib {
+                malloc: std::mem::transmute::<
+                    *mut libc::c_void,
+                    unsafe extern "C" fn(usize) -> *mut libc::c_void,
+                >(sym(c"malloc")),
+                free: std::mem::transmute::<
+                    *mut libc::c_void,
+                    unsafe extern "C" fn(*mut libc::c_void),
+                >(sym(c"free")),
+            }
+        }
+    })
+}
+
+/// One `malloc` + `free` pair through the preloadable library
+/// ([`preload_lib`]), as a C program under `LD_PRELOAD` calls it.
+#[inline(always)]
+pub fn preload_pair(lib: &PreloadLib, size: usize) {
+    // SAFETY: the C API's contract: the pointer is checked, written within
+    // bounds and freed once, by the same library.
+    unsafe {
+        let p = (lib.malloc)(size);
+        assert!(!p.is_null());
+        p.cast::<u8>().write(1);
+        (lib.free)(black_box(p));
     }
 }

@@ -233,6 +233,25 @@ pub fn run(args: &[String]) -> Result<()> {
                 );
             }
         }
+        // The allocator bench's C ABI rows call the preloadable library's
+        // `malloc` and `free` (dlopen): build it first, and name it to the bench.
+        let mut preload_lib = None;
+        if valgrind.is_some() && selected.contains(&"allocator") {
+            println!("the preloadable library for the allocator bench's C ABI rows ...");
+            match super::run::find(super::run::Alloc::Goalloc, true) {
+                Ok(lib) => preload_lib = lib.path,
+                Err(e) => {
+                    let why = match e {
+                        CliError::Usage(m) | CliError::Failed(m) => m,
+                        other => format!("{other:?}"),
+                    };
+                    problems.push(format!(
+                        "the allocator bench's callgrind run needs GoAlloc's preloadable library: {why}"
+                    ));
+                    println!("warning: {}", problems.last().unwrap());
+                }
+            }
+        }
         println!("building the benches (cargo bench --no-run) ...");
         let status = Command::new("cargo")
             .current_dir(&root)
@@ -348,6 +367,9 @@ pub fn run(args: &[String]) -> Result<()> {
             let mut cmd = Command::new("cargo");
             if let Some((var, value)) = step.env {
                 cmd.env(var, value);
+            }
+            if let Some(lib) = &preload_lib {
+                cmd.env(super::run::GOALLOC_ENV, lib);
             }
             let status = cmd
                 .current_dir(&root)
