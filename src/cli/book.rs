@@ -177,6 +177,9 @@ pub fn run(args: &[String]) -> Result<()> {
         return check_numbers(&root);
     }
     let results = root.join("target/cookbook");
+    if opts.bench && opts.only.is_some() {
+        partial_run_allowed(&results)?;
+    }
     let out_dir = root.join("book/src/generated");
     let started = Instant::now();
     let command = format!(
@@ -417,7 +420,12 @@ pub fn run(args: &[String]) -> Result<()> {
     if opts.bench && opts.only.is_none() {
         println!("Go's allocator (benches/go, go test -bench) ...");
         let _ = std::fs::remove_file(results.join(go_bench::RAW));
-        println!("      {}", go_bench::run(&root, &results, opts.full));
+        let said = go_bench::run(&root, &results, opts.full);
+        println!("      {said}");
+        if !results.join(go_bench::RAW).exists() {
+            // The committed Go table stays; the stamp says it is not this run's.
+            problems.push(format!("{said}; the Go table shown is an earlier run's"));
+        }
     }
 
     println!("generating tables and charts in {} ...", out_dir.display());
@@ -734,6 +742,23 @@ fn machine() -> String {
     )
 }
 
+/// A partial run (`--only`) re-measures some benches on top of an earlier
+/// full run on this machine: the stamp extends that run's, and the tables
+/// built from every bench (the choosing chapter's "fastest per row") need
+/// the other benches' results. Without them (a fresh clone, another
+/// machine) it would render those tables from the re-measured benches
+/// alone and stamp the book with one run's machine, so it is refused.
+fn partial_run_allowed(results: &Path) -> Result<()> {
+    if results.join("stamp.md").exists() {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "--only re-measures some benches on top of an earlier measuring run on this machine, \
+         and {} holds none; run `cargo run --release -- book` first",
+        results.display()
+    )))
+}
+
 /// Writes `stamp.md`. A measuring run also keeps a copy with the results, so
 /// that a later `--no-bench` regeneration still names the run that measured.
 /// The commit the measurements ran on, read before they start, marked when
@@ -828,7 +853,8 @@ fn write_stamp(
                 format!("; missing or failed: {}", problems.join("; "))
             };
             again.push(format!(
-                "- {only}: {date}, commit {commit}, `{command}` ({}){failed_note}",
+                "- {only}: {date}, {}, commit {commit}, `{command}` ({}){failed_note}",
+                machine(),
                 fmt_dur(took)
             ));
             s = format!(
@@ -852,7 +878,24 @@ fn write_stamp(
 
 #[cfg(test)]
 mod tests {
-    use super::mark_remeasured;
+    use super::{mark_remeasured, partial_run_allowed};
+
+    #[test]
+    fn a_partial_run_needs_an_earlier_run_on_this_machine() {
+        let dir = std::env::temp_dir().join(format!("cookbook-partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("stamp.md"));
+        let Err(crate::cli::CliError::Usage(msg)) = partial_run_allowed(&dir) else {
+            panic!("a partial run with no earlier results was allowed");
+        };
+        assert!(
+            msg.contains("--only") && msg.contains(&dir.display().to_string()),
+            "{msg}"
+        );
+        std::fs::write(dir.join("stamp.md"), "| | |\n").unwrap();
+        assert!(partial_run_allowed(&dir).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_partial_run_marks_the_missing_entries_of_the_parts_it_measures_again() {
