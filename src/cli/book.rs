@@ -244,12 +244,9 @@ pub fn run(args: &[String]) -> Result<()> {
             match super::run::find(super::run::Alloc::Goalloc, true) {
                 Ok(lib) => preload_lib = lib.path,
                 Err(e) => {
-                    let why = match e {
-                        CliError::Usage(m) | CliError::Failed(m) => m,
-                        other => format!("{other:?}"),
-                    };
                     problems.push(format!(
-                        "the allocator bench's callgrind run needs GoAlloc's preloadable library: {why}"
+                        "the allocator bench's callgrind run needs GoAlloc's preloadable library: {}",
+                        super::arg_err(e)
                     ));
                     println!("warning: {}", problems.last().unwrap());
                 }

@@ -161,7 +161,8 @@ pub fn parse_bytes(what: &str, s: &str) -> Result<usize> {
     }
 }
 
-/// A clap value parser's error text from a [`CliError`].
+/// A [`CliError`]'s message as text: a clap value parser's error, or a
+/// failure reported as a warning (`book`'s preloadable-library step).
 fn arg_err(e: CliError) -> String {
     match e {
         CliError::Usage(m) | CliError::Failed(m) => m,

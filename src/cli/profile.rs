@@ -92,10 +92,7 @@ pub fn parse_call_sites(v: &str) -> Result<u64> {
 }
 
 fn call_sites_arg(s: &str) -> std::result::Result<u64, String> {
-    parse_call_sites(s).map_err(|e| match e {
-        CliError::Usage(m) | CliError::Failed(m) => m,
-        other => format!("{other:?}"),
-    })
+    parse_call_sites(s).map_err(super::arg_err)
 }
 
 /// Runs `cookbook profile`.
