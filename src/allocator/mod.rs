@@ -162,6 +162,7 @@ pub use stats::{ClassStats, Stats};
 
 use central_list::CentralList;
 use lock::SpinLock;
+use os::SavedErrno;
 use page_heap::{PageHeap, PageMap};
 use span::{ClassInfo, NUM_CLASSES, TINY_BLOCK};
 use span::{SpanState, TINY_CLASS};
@@ -1119,24 +1120,6 @@ impl GoAlloc {
                 }
             }
         }
-    }
-}
-
-/// Restores the calling thread's `errno` when dropped: the free paths that
-/// may reach a system call keep one, since C's `free` must not change errno.
-pub(crate) struct SavedErrno(i32);
-
-impl SavedErrno {
-    pub(crate) fn new() -> Self {
-        // SAFETY: glibc's errno location is the calling thread's, always valid.
-        SavedErrno(unsafe { *libc::__errno_location() })
-    }
-}
-
-impl Drop for SavedErrno {
-    fn drop(&mut self) {
-        // SAFETY: as in `new`.
-        unsafe { *libc::__errno_location() = self.0 };
     }
 }
 

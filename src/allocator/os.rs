@@ -82,6 +82,24 @@ pub(crate) fn granule() -> Option<usize> {
     (g != 1).then_some(g)
 }
 
+/// Restores the calling thread's `errno` when dropped: the free paths that
+/// may reach a system call keep one, since C's `free` must not change errno.
+pub(crate) struct SavedErrno(i32);
+
+impl SavedErrno {
+    pub(crate) fn new() -> Self {
+        // SAFETY: glibc's errno location is the calling thread's, always valid.
+        SavedErrno(unsafe { *libc::__errno_location() })
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { *libc::__errno_location() = self.0 };
+    }
+}
+
 /// Tests: pretend the kernel reported `os_page` (run in a child process only:
 /// the setting is process-wide).
 #[cfg(test)]

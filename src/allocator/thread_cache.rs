@@ -466,7 +466,7 @@ impl CacheRegistry {
             return;
         }
         // A flush may reach the scavenger's `madvise`: keep C's errno.
-        let _errno = super::SavedErrno::new();
+        let _errno = os::SavedErrno::new();
         while !c.is_null() {
             // SAFETY: the caches were taken off the idle list above, so this
             // thread alone uses them; they are never freed.
@@ -623,7 +623,7 @@ pub(crate) fn check_free(cache: &mut ThreadCache, class: usize) {
             return;
         }
         // The flush may reach the scavenger's `madvise`: keep C's errno.
-        let _errno = super::SavedErrno::new();
+        let _errno = os::SavedErrno::new();
         let n = info.batch.min(list.len);
         flush_n(cache, class, n);
     }
